@@ -1,0 +1,143 @@
+"""The one place that opens an engine (DuckDB embedded or Apache Spark) behind Ibis.
+
+Study steps receive Ibis tables and return Ibis expressions; they never know which engine runs
+them. Only cohort-sized results come back to pandas via :meth:`Engine.to_pandas`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+EngineKind = Literal["duckdb", "spark"]
+
+
+class Engine:
+    """An open Ibis backend: DuckDB (default, out-of-core) or local/cluster PySpark."""
+
+    def __init__(
+        self,
+        kind: EngineKind = "duckdb",
+        *,
+        memory_limit: str | None = None,
+        temp_dir: str | os.PathLike | None = None,
+        threads: int | None = None,
+        spark_master: str = "local[2]",
+    ) -> None:
+        self.kind = kind
+        self._tmp = tempfile.TemporaryDirectory(prefix="crimcareer-", dir=temp_dir)
+        tmp = Path(self._tmp.name)
+        if kind == "duckdb":
+            # A temporary database file, so intermediate tables spill to disk, not to memory.
+            self.con = ibis.duckdb.connect(str(tmp / "work.duckdb"))
+            raw = self.con.con
+            raw.execute("SET enable_progress_bar=false")
+            raw.execute(f"SET temp_directory='{tmp / 'spill'}'")
+            if memory_limit:
+                raw.execute(f"SET memory_limit='{memory_limit}'")
+            if threads:
+                raw.execute(f"SET threads={int(threads)}")
+        elif kind == "spark":
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            from pyspark.sql import SparkSession
+
+            builder = (
+                SparkSession.builder.master(spark_master)
+                .appName("crimcareer")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
+                .config("spark.local.dir", str(tmp / "spill"))
+                .config("spark.sql.shuffle.partitions", "8")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp}")
+            )
+            if memory_limit:
+                builder = builder.config("spark.driver.memory", memory_limit)
+            self.session = builder.getOrCreate()
+            self.session.sparkContext.setLogLevel("ERROR")
+            self.con = ibis.pyspark.connect(self.session)
+        else:
+            raise ValueError(f"unknown engine {kind!r}: choose 'duckdb' or 'spark'")
+
+    # -- reading -----------------------------------------------------------------------------
+    def read_parquet(self, path: str | os.PathLike, name: str | None = None) -> ir.Table:
+        """Register a parquet file as a lazily read table."""
+        return self.con.read_parquet(str(path), table_name=name or _fresh_name())
+
+    def from_pandas(self, df: pd.DataFrame, name: str | None = None) -> ir.Table:
+        """Put a small frame into the engine (cohorts, matched pairs, crafted test data)."""
+        name = name or _fresh_name()
+        if self.kind == "duckdb":
+            return self.con.create_table(name, df, overwrite=True)
+        return self.con.create_view(name, ibis.memtable(df), overwrite=True)
+
+    def materialize(self, expr: ir.Table, name: str | None = None) -> ir.Table:
+        """Compute an expression once and keep it as an engine table (for reuse by many steps)."""
+        name = name or _fresh_name()
+        if self.kind == "duckdb":
+            return self.con.create_table(name, expr, overwrite=True)
+        df = self.con._session.sql(self.con.compile(expr))  # noqa: SLF001 - cache in Spark
+        df = df.cache()
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    # -- results -----------------------------------------------------------------------------
+    def to_pandas(self, expr: ir.Expr) -> pd.DataFrame:
+        """Execute an expression and return a pandas frame (only for cohort-sized results)."""
+        out = self.con.execute(expr)
+        return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
+
+    def close(self) -> None:
+        """Release the engine and its temporary files."""
+        try:
+            if self.kind == "spark":
+                self.session.catalog.clearCache()
+            else:
+                self.con.disconnect()
+        finally:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fresh_name() -> str:
+    return "t_" + uuid.uuid4().hex[:12]
+
+
+# -- date helpers that must agree on every engine -----------------------------------------------
+def age_in_years(birth: ir.DateValue, at: ir.DateValue) -> ir.IntegerValue:
+    """Age in completed years at a date, from year/month/day parts (identical on DuckDB and Spark).
+
+    Engines disagree on date differences in years (calendar boundaries vs whole units), so the
+    age is built from integer parts only: years between, minus one if the birthday is not reached.
+    """
+    years = at.year() - birth.year()
+    before_birthday = (at.month() < birth.month()) | (
+        (at.month() == birth.month()) & (at.day() < birth.day())
+    )
+    return (years - before_birthday.ifelse(1, 0)).cast("int32")
+
+
+def add_years(d: ir.DateValue, years: int) -> ir.DateValue:
+    """The date `years` later (29 February moves to 28 February), identical on every engine."""
+    y = d.year() + years
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    day = ((d.month() == 2) & (d.day() == 29) & ~leap).ifelse(28, d.day())
+    return ibis.date(y, d.month(), day)
+
+
+def days_between(start: ir.DateValue, end: ir.DateValue) -> ir.IntegerValue:
+    """Whole days from start to end (end - start), as an integer on every engine."""
+    return end.delta(start, unit="day").cast("int64")
