@@ -107,8 +107,15 @@ def run(
     ),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="e.g. 4GB."),
     temp_dir: Optional[Path] = typer.Option(None, "--temp-dir", help="Spill directory."),
+    truth: Optional[Path] = typer.Option(
+        None, "--truth", help="Synthetic data only: the truth/ folder, to report recovery."
+    ),
 ) -> None:
-    """Run a whole study and write its disclosure-checked report and tables."""
+    """Run a whole study and write its disclosure-checked report and tables.
+
+    OUT gets report.html, tables/*.csv (+ tables.xlsx), figures/*.svg, results.json,
+    manifest.json and disclosure.json; person-level working files go to OUT/internal/ only.
+    """
     from crimcareer.study.run import run_study
     from crimcareer.study.spec import SpecError, load_spec
     from crimcareer.validation import ContractError
@@ -116,7 +123,8 @@ def run(
     try:
         study = load_spec(spec)
         result = run_study(study, data, out, engine=engine, lang=lang, mode=mode,
-                           memory_limit=memory_limit, temp_dir=temp_dir, progress=True)
+                           memory_limit=memory_limit, temp_dir=temp_dir, truth_dir=truth,
+                           progress=True)
     except (SpecError, ContractError) as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(1) from None
@@ -166,7 +174,7 @@ def demo(
     console.print("[green]valid[/green]")
     console.rule("3/3 flagship study")
     result = run_study(load_spec(default_spec_path()), pop / "registers", out / "study",
-                       engine=engine, lang=lang, progress=True)
+                       engine=engine, lang=lang, truth_dir=pop / "truth", progress=True)
     console.print(f"[green]report:[/green] {result.report_path}")
 
 

@@ -1,0 +1,254 @@
+"""Run a whole study: registers -> cohort -> careers, factors, trajectories, recidivism, profile,
+probation -> disclosure gate -> report, tables, figures, results.json and manifest.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crimcareer import __version__
+from crimcareer.adapters.files import Registers, load_registers, table_files
+from crimcareer.disclosure import Gate, Rules
+from crimcareer.engine import Engine
+from crimcareer.report.html import headline_results, write_report
+from crimcareer.report.section import Section
+from crimcareer.study.spec import StudySpec
+
+INTERNAL_README = (
+    "NOT FOR EXPORT / NIET VOOR EXPORT\n\n"
+    "This folder holds person-level working files (cohort membership, features, scores).\n"
+    "They never enter the report and must not leave the secure environment.\n"
+)
+
+
+@dataclass
+class RunResult:
+    """What a study run wrote: the output folder, the report and the headline results."""
+
+    out: Path
+    report_path: Path
+    results: dict
+    sections: list[Section]
+
+
+def run_study(
+    spec: StudySpec,
+    data: str | Path,
+    out: str | Path,
+    *,
+    engine: str = "duckdb",
+    lang: str = "en",
+    mode: str = "strict",
+    memory_limit: str | None = None,
+    temp_dir: str | Path | None = None,
+    truth_dir: str | Path | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Run every step of the study on a register folder and write OUT/.
+
+    `truth_dir` (synthetic data only) lets the report show agreement with the planted truth;
+    a study never reads it otherwise.
+    """
+    if lang not in ("en", "nl"):
+        raise ValueError(f"--lang must be 'en' or 'nl', not {lang!r}")
+    data, out = Path(data), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "internal").mkdir(exist_ok=True)
+    (out / "internal" / "README.txt").write_text(INTERNAL_README)
+    started = dt.datetime.now(dt.timezone.utc)
+
+    with Engine(engine, memory_limit=memory_limit, temp_dir=temp_dir) as eng, _Steps(progress) as steps:
+        reg = steps.do("read and validate registers", lambda: load_registers(data, eng, mode=mode))
+        gate = Gate(Rules.from_spec(spec.disclosure))
+        sections: list[Section] = []
+        ctx = _Context(spec, reg, eng, gate, out, Path(truth_dir) if truth_dir else None)
+        for label, step in STEPS:
+            result = steps.do(label, lambda step=step: step(ctx))
+            sections.extend(result)
+        if reg.repair_log:
+            sections.append(_quality_section(reg, gate))
+        steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
+
+    groups = {g: {"n": int((ctx.cohort.frame["group"] == g).sum())}
+              for g in [spec.target.label, *spec.controls.groups]}
+    results = headline_results(sections, groups)
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode)
+    title_key = "title_en" if lang == "en" else "title_nl"
+    report = write_report(sections, gate, out, lang=lang, meta={
+        title_key: getattr(spec.study, title_key) or spec.study.name,
+        "subtitle": f"{spec.study.name} · {spec.target.label} · cut-off {reg.cutoff}",
+        "version": f"crimcareer {__version__}",
+    })
+    return RunResult(out=out, report_path=report, results=results, sections=sections)
+
+
+@dataclass
+class _Context:
+    spec: StudySpec
+    reg: Registers
+    engine: Engine
+    gate: Gate
+    out: Path
+    truth_dir: Path | None
+    cohort: object = None
+    features: pd.DataFrame | None = None
+    trajectories: object = None
+
+
+def _cohort_step(c: _Context) -> list[Section]:
+    from crimcareer.study.cohort import study_cohort
+    from crimcareer.study.controls import cohort_section
+
+    c.cohort = study_cohort(c.reg, c.spec, c.engine)
+    c.cohort.frame.to_parquet(c.out / "internal" / "cohort.parquet", index=False)
+    return [cohort_section(c.cohort, c.gate, c.spec, c.out)]
+
+
+def _features_step(c: _Context) -> list[Section]:
+    from crimcareer.study.careers import careers_section
+    from crimcareer.study.factors import factors_section, person_features
+
+    c.features = person_features(c.reg, c.cohort.table, c.spec, c.engine)
+    c.features.to_parquet(c.out / "internal" / "features.parquet", index=False)
+    frame = c.cohort.frame
+    return [careers_section(frame, c.features, c.gate, c.spec, c.out),
+            factors_section(frame, c.features, c.gate, c.spec, c.out)]
+
+
+def _trajectories_step(c: _Context) -> list[Section]:
+    from crimcareer.study.trajectories import atypical_section, trajectories_section
+
+    sec = trajectories_section(c.reg, c.cohort.frame, c.features, c.gate, c.spec, c.engine,
+                               c.out, truth_dir=c.truth_dir)
+    c.trajectories = sec.extra.pop("_result", None)
+    aty = atypical_section(c.cohort.frame, c.features, c.trajectories, c.gate, c.spec, c.out,
+                           truth_dir=c.truth_dir)
+    return [sec, aty]
+
+
+def _recidivism_step(c: _Context) -> list[Section]:
+    from crimcareer.study.recidivism import recidivism_section
+
+    return [recidivism_section(c.reg, c.cohort.frame, c.gate, c.spec, c.engine, c.out)]
+
+
+def _profile_step(c: _Context) -> list[Section]:
+    from crimcareer.study.profile import profile_section
+
+    return [profile_section(c.reg, c.gate, c.spec, c.engine, c.out, truth_dir=c.truth_dir)]
+
+
+def _probation_step(c: _Context) -> list[Section]:
+    from crimcareer.study.probation import probation_section
+
+    return [probation_section(c.reg, c.cohort.frame, c.gate, c.spec, c.engine, c.out)]
+
+
+STEPS: list[tuple[str, Callable[[_Context], list[Section]]]] = [
+    ("cohort and matched controls", _cohort_step),
+    ("careers and risk factors", _features_step),
+    ("offending trajectories", _trajectories_step),
+    ("recidivism", _recidivism_step),
+    ("high-risk youth profile", _profile_step),
+    ("probation advice", _probation_step),
+]
+
+
+def _quality_section(reg: Registers, gate: Gate) -> Section:
+    rows = pd.DataFrame([
+        {"table": e.table, "column": getattr(e, "column", ""), "rule": e.rule,
+         "n": e.count, "N": e.count}
+        for e in reg.repair_log
+    ])
+    gate.proportions("data_quality_repairs", rows)
+    return Section(
+        key="quality",
+        title={"en": "Data quality: rows dropped in repair mode",
+               "nl": "Datakwaliteit: rijen verwijderd in reparatiemodus"},
+        text={"en": "The study ran in repair mode: rows that broke the data contract were dropped. "
+                    "Each rule and the number of rows it dropped is listed below.",
+              "nl": "Het onderzoek draaide in reparatiemodus: rijen die het datacontract "
+                    "schonden zijn verwijderd. Hieronder per regel het aantal verwijderde rijen."},
+        tables=["data_quality_repairs"],
+    )
+
+
+def write_workbook(gate: Gate, out: Path) -> Path:
+    """OUT/tables.xlsx: every released table as one sheet (the same content as tables/*.csv)."""
+    path = out / "tables.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        for i, (name, df) in enumerate(gate.tables.items(), 1):
+            df.to_excel(xl, sheet_name=f"{i:02d}_{name}"[:31], index=False)
+    return path
+
+
+def write_manifest(out: Path, spec: StudySpec, data: Path, **run_info: object) -> None:
+    """OUT/manifest.json: input file hashes, the spec, package versions, seed and run settings."""
+    files = {}
+    for name, path in sorted(table_files(data).items()):
+        files[name] = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
+    meta = data / "meta.json"
+    if meta.exists():
+        files["meta.json"] = {"file": "meta.json", "sha256": _sha256(meta)}
+    versions = {}
+    for pkg in ("crimcareer", "duckdb", "ibis-framework", "pandas", "numpy", "statsmodels",
+                "lifelines", "scikit-learn", "scipy", "pyspark", "great_tables", "altair"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    manifest = {
+        "crimcareer": __version__,
+        "python": platform.python_version(),
+        "data_folder": str(data),
+        "inputs": files,
+        "spec": json.loads(spec.model_dump_json()),
+        "seed": spec.study.seed,
+        "versions": versions,
+        "run": {k: str(v) for k, v in run_info.items()},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Steps:
+    """Rich progress over the study steps (silent when progress=False)."""
+
+    def __init__(self, show: bool) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+            disable=not show, transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> "_Steps":
+        self.progress.__enter__()
+        self.task = self.progress.add_task("study", total=len(STEPS) + 2)
+        return self
+
+    def do(self, label: str, fn: Callable):
+        self.progress.update(self.task, description=label)
+        result = fn()
+        self.progress.advance(self.task)
+        return result
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
