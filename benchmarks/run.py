@@ -1,0 +1,62 @@
+"""Benchmark: `crimcareer synth` and `crimcareer run` wall time and peak memory, side by side.
+
+Usage: .venv/bin/python benchmarks/run.py [--persons 1000000 5000000] [--engine duckdb] [--keep DIR]
+Each size runs in fresh child processes; peak memory is the child's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "crimcareer.cli"]
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Run a command in a child process; return (wall seconds, peak RSS in GiB of that child)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, cwd=ROOT
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    peak_kib = int(proc.stderr.strip().splitlines()[-1])
+    return wall, peak_kib / 1024 / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--persons", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    ap.add_argument("--engine", default="duckdb")
+    ap.add_argument("--keep", type=Path, default=None, help="keep populations here")
+    args = ap.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="crimcareer-bench-"))
+    rows = []
+    for n in args.persons:
+        pop = base / f"pop-{n}"
+        if not (pop / "registers" / "persons.parquet").exists():
+            s_wall, s_mem = timed([*CLI, "synth", "--persons", str(n), "--out", str(pop)])
+        else:
+            s_wall, s_mem = float("nan"), float("nan")
+        r_wall, r_mem = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"), "--data",
+                               str(pop / "registers"), "--out", str(base / f"out-{n}"),
+                               "--engine", args.engine])
+        rows.append((n, s_wall, s_mem, r_wall, r_mem))
+        print(f"{n:>11,} persons  synth {s_wall:7.1f} s {s_mem:5.2f} GiB   "
+              f"run[{args.engine}] {r_wall:7.1f} s {r_mem:5.2f} GiB", flush=True)
+    print("\n| persons | synth wall (s) | synth peak (GiB) | run wall (s) | run peak (GiB) |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, sw, sm, rw, rm in rows:
+        print(f"| {n:,} | {sw:.1f} | {sm:.2f} | {rw:.1f} | {rm:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The flagship study end to end on synthetic populations: outputs, published figures, disclosure.
+
+One moderate population (the calibration check against the published figures) and one tiny one
+(cells under 10: the report must still build, with suppressed cells marked).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from crimcareer.cli import app
+from crimcareer.disclosure import audit_output
+from crimcareer.study.run import run_study
+from crimcareer.study.spec import default_spec_path, load_spec
+from crimcareer.synth import generate
+
+# Published figures (../shared/reference/published-figures.md) the default population must land
+# near: (id, group, published value, tolerance). Proportions within 5 points, B14 within 2 cases.
+PUBLISHED = [
+    ("B3", "DSE", 0.52, 0.05), ("B4", "DSE", 0.24, 0.05),
+    ("B5", "DSE", 0.89, 0.05), ("B5", "CC", 0.64, 0.05), ("B5", "NC", 0.24, 0.05),
+    ("B6", "DSE", 0.30, 0.05), ("B6", "CC", 0.62, 0.05), ("B6", "NC", 0.89, 0.05),
+    ("B7", "DSE", 0.88, 0.05), ("B8", "DSE", 27.6, 2.0),
+    ("B10", "DSE", 0.73, 0.05), ("B10", "NC", 0.31, 0.05),
+    ("B13", "DSE", 0.68, 0.05), ("B13", "CC", 0.34, 0.05),
+    ("B14", "DSE", 8.0, 2.0),
+    ("R1", "DSE", 0.36, 0.05), ("R2", "DSE", 0.58, 0.05), ("R3", "DSE", 0.65, 0.05),
+]
+
+
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory):
+    base = tmp_path_factory.mktemp("flagship")
+    generate(base / "pop", persons=150_000, seed=1)
+    out = base / "out"
+    result = run_study(load_spec(default_spec_path()), base / "pop" / "registers", out,
+                       truth_dir=base / "pop" / "truth")
+    return out, result
+
+
+def test_run_writes_every_output(flagship):
+    out, result = flagship
+    for rel in ("report.html", "results.json", "manifest.json", "disclosure.json", "tables.xlsx",
+                "internal/cohort.parquet", "internal/README.txt"):
+        assert (out / rel).exists(), rel
+    assert list((out / "tables").glob("*.csv"))
+    assert list((out / "figures").glob("*.svg"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["persons"]["sha256"]
+    assert manifest["seed"] == load_spec(default_spec_path()).study.seed
+    groups = json.loads((out / "results.json").read_text())["groups"]
+    assert groups["CC"]["n"] <= groups["DSE"]["n"] and groups["NC"]["n"] <= groups["DSE"]["n"]
+
+
+def test_report_holds_no_person_ids(flagship):
+    out, _ = flagship
+    import pandas as pd
+
+    ids = pd.read_parquet(out / "internal" / "cohort.parquet")["person_id"].astype(str)
+    doc = (out / "report.html").read_text()
+    tables = "".join(p.read_text() for p in (out / "tables").glob("*.csv"))
+    leaked = [i for i in ids[:200] if f">{i}<" in doc or f",{i}," in tables]
+    assert not leaked
+
+
+def test_flagship_output_passes_disclosure_check(flagship):
+    out, _ = flagship
+    assert audit_output(out) == []
+    res = CliRunner().invoke(app, ["check", str(out)])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("fid,group,target,tol", PUBLISHED)
+def test_headline_figures_land_near_published(flagship, fid, group, target, tol):
+    _, result = flagship
+    value = result.results["figures"][fid][group]
+    assert value is not None, f"{fid} {group} suppressed"
+    assert abs(value - target) <= tol, f"{fid} {group}: {value:.3f} vs published {target}"
+
+
+def test_tiny_population_still_reports_with_suppression(tmp_path):
+    generate(tmp_path / "pop", persons=20_000, seed=2, offenders=25)
+    out = tmp_path / "out"
+    result = run_study(load_spec(default_spec_path()), tmp_path / "pop" / "registers", out, lang="nl")
+    doc = result.report_path.read_text()
+    assert "✱" in doc and "onderdrukt" in doc.lower()
+    assert audit_output(out) == []
