@@ -61,7 +61,7 @@ def validate(
     Prints one line per broken rule (table, column, rule, count, example row numbers; never
     whole rows). Exit status: 0 clean, 1 rules broken, 2 folder unreadable.
     """
-    from crimcareer.validation import ContractReadError, repair_folder, validate_folder
+    from crimcareer.validation import ContractReadError, check_folder, repair_folder
 
     try:
         if repair:
@@ -73,12 +73,15 @@ def validate(
                 typer.echo(str(entry))
             typer.echo(f"repaired copy written to {out}")
             raise typer.Exit(0)
-        report = validate_folder(data)
+        checked = check_folder(data)
     except ContractReadError as e:
         console.print(f"[red]cannot read {data}:[/red] {e}")
         raise typer.Exit(2) from None
+    report = checked.violations
     for v in report:
         typer.echo(str(v))
+    for note in checked.notes:
+        typer.echo(f"note: {note}")
     if report:
         console.print(f"[red]{len(report)} rule(s) broken[/red]")
         raise typer.Exit(1)
@@ -91,8 +94,13 @@ def inspect(
 ) -> None:
     """Show which contract tables a folder holds, their row counts and the data cut-off."""
     from crimcareer.adapters.files import describe_folder
+    from crimcareer.validation import ContractReadError
 
-    typer.echo(describe_folder(data))
+    try:
+        typer.echo(describe_folder(data))
+    except ContractReadError as e:
+        console.print(f"[red]cannot read {data}:[/red] {e}")
+        raise typer.Exit(2) from None
 
 
 @app.command()

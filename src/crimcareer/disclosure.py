@@ -1,31 +1,96 @@
-"""Every output passes here: disclosure rules, suppression and the release ledger.
+"""Every output passes here: disclosure rules, secondary suppression and the release ledger.
 
-INTERFACE (stable; internals are being completed): study steps never write files. They hand
-pandas frames to a :class:`Gate`, which applies the rules of the spec's disclosure profile,
-records every released number in its ledger and returns the safe frame. The report, CSV tables,
+Study steps never write files. They hand cohort-sized pandas frames to a :class:`Gate`, which
+applies the rules of the spec's disclosure profile, records every released count in its ledger,
+withholds more cells where a withheld cell could be recovered, and returns the safe frame (the very
+object it will write: later suppressions are applied to it in place). The report, CSV tables,
 figures and results.json are built only from what the gate returned.
 
-Cell conventions the gate relies on:
-- proportions(): one row per cell, columns ``n`` (persons with the trait) and ``N`` (persons in
-  the denominator) plus any estimate columns (e.g. ``pct``, ``ci_low``, ``ci_high``). Cells that
-  fail are blanked (estimate columns -> NaN, n and N -> NaN) and get a ``suppressed`` reason.
-- magnitudes(): one row per cell with the summary columns (``mean``, ``sd`` ...), plus the raw
-  person-level values in ``values`` (cell key -> array) so p%% and dominance can be checked.
-- curve(): a survival/incidence curve with an ``at_risk`` column; cut where at_risk < threshold.
-- model(): a coefficient table with ``n_obs``, residual df and per-category person counts.
+Release methods (cell conventions):
+
+- ``proportions(name, df, estimate_cols)``: one row per cell, columns ``n`` (persons with the
+  trait) and ``N`` (persons in the denominator) plus estimate columns (``pct``, ``ci_low`` ...).
+  ``n``, ``N`` and ``N - n`` must each be 0 or at least ``min_persons``; zeros and all-in-one rows
+  are flagged (``cbs``) or withheld (``acro``). A failing row is blanked (n, N, estimates -> NaN)
+  and gets a ``suppressed`` reason. Cells are keyed by the row's text columns (``key_cols``).
+- ``crosstab(name, counts)``: a rows x columns frame of person counts; margins are added and
+  checked too, and complementary cells are chosen by a MILP so that no withheld cell can be
+  narrowed to within ``protection`` persons from its row, column or table totals.
+- ``magnitudes(name, df, values, stat_cols)``: means/SDs; ``values[i]`` holds row i's person
+  values for the threshold, p% and (n,k)-dominance rules. Minima and maxima are refused.
+- ``curve`` (cut where fewer than ``min_persons`` are at risk), ``histogram`` (bins merged until
+  each holds ``min_persons``), ``model`` (residual df and every category of every categorical
+  predictor, also binary columns of an optional ``design`` frame), ``scalar``, ``figure``.
+- Frames with a person-level identifier column (``person_id`` ...) are refused.
+
+The release ledger and declared relations. Each released or withheld count is a ledger cell
+``Ref = (output, key, column)``: proportions ``(table, "var|group", "n")`` (and ``"N"``),
+crosstabs ``(table, row, column)`` with margins under ``"All"``, count scalars
+``(name, "", "value")``; :meth:`Gate.cells` lists them and :meth:`Gate.ref` / :func:`cell_key`
+build them (a row's key is its key-column values joined with ``|``, None/NaN as '').
+Relations inside one output are added by the gate (margins are sums; ``n + (N - n) = N``;
+``partition_by`` rows sum to their ``N``). A declared relation that is false on the data is
+ignored with a warning and listed under ``rejected_relations``.
+Relations between outputs must be declared by the run, best before the tables are released (a
+relation waits until all its cells exist, and is then audited at once)::
+
+    gate.declare_equal(("careers_male", "male|DSE", "N"), ("factors_three_group", "male|DSE", "N"))
+    gate.declare_matched(offender=[("t", "male|DSE", "n")], control=[("t", "male|CC", "n")],
+                         ratio=1, why="exact 1:1 matching on sex")   # control = ratio * offender
+    gate.declare_total(("cohort", "", "value"), [("t", "a", "n"), ("t", "b", "n")])
+    gate.declare({ref_a: 1, ref_b: -2}, rhs=0, why="...")             # any linear equality
+
+On every release, and again in :meth:`Gate.finalise` (called by :meth:`Gate.write`), each
+primary-withheld cell is audited across the whole ledger with a linear programme (its min and max
+consistent with all released values, all relations and non-negativity); if the interval does not
+reach ``protection`` above and ``min(value, protection)`` below the true value, more cells are
+withheld (MILP, least total value; cells of tables already handed out only as a last resort) and
+the reason is recorded. ``OUT/disclosure.json`` lists every output with ACRO-like fields (uid,
+status, type, properties, files with their sdc summary, outcome, comments), every suppressed cell
+and why, the profile, and the ledger without the true values of withheld cells, so that
+:func:`audit_output` (``crimcareer check OUT``) can redo every check from the folder alone.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from crimcareer.disclosure_ledger import Cell, Failure, Ledger, Ref, ref_str
+
 SUPPRESSED = "suppressed"
+ALL = "All"
+PERSON_LEVEL_COLUMNS = ("person_id", "alter_id", "matched_to", "case_id", "household_id")
+# numeric columns that label a row rather than measure it (kept when a row is withheld)
+LABEL_LIKE = ("threshold", "years", "year", "age", "window", "time", "bin", "lo", "hi", "t",
+              "horizon", "cutoff")
+REFUSED_STATS = ("min", "max", "minimum", "maximum", "p0", "p100", "q0", "q100")
+
+LABELS: dict[str, tuple[str, str]] = {
+    SUPPRESSED: ("Suppressed (why)", "Onderdrukt (reden)"),
+    "n": ("Persons with the trait", "Personen met het kenmerk"),
+    "N": ("Persons in the group", "Personen in de groep"),
+    "at_risk": ("Persons at risk", "Personen at risk"),
+    ALL: ("Total", "Totaal"),
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # Statistics Netherlands Remote Access: zeros and all-in-one rows are flagged for review;
+    # dominance is judged on absolute values so negative contributions cannot hide a dominant one.
+    "cbs": {"zeros": "flag", "negatives": "abs"},
+    # ACRO's default.yaml: zeros_are_disclosive, dominance undefined with negative values.
+    "acro": {"zeros": "suppress", "negatives": "suppress"},
+}
+
+
+class PersonLevelError(ValueError):
+    """A frame handed to the gate holds person-level identifiers."""
 
 
 @dataclass
@@ -37,11 +102,30 @@ class Rules:
     dominance_n: int = 2
     dominance_k: float = 90.0
     rounding: int = 0
+    profile: str = "cbs"
+    zeros: str = "flag"  # flag | suppress
+    negatives: str = "abs"  # abs (dominance on |x|) | suppress (cell withheld, as ACRO)
+    min_df: int = 10
+    protection: float = 10.0  # a withheld cell's feasible interval must reach this far
+    secondary_cost: str = "value"  # value | count: what secondary suppression minimises
+
+    @classmethod
+    def for_profile(cls, profile: str = "cbs", **overrides: Any) -> "Rules":
+        """The rules of a named profile (``cbs`` or ``acro``) with optional overrides."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown disclosure profile {profile!r}; known: {sorted(PROFILES)}")
+        return cls(profile=profile, **{**PROFILES[profile], **overrides})
 
     @classmethod
     def from_spec(cls, spec: Any) -> "Rules":
-        return cls(spec.min_persons, spec.p_percent, spec.dominance_n, spec.dominance_k,
-                   spec.rounding)
+        """Rules from a spec's [disclosure] section (a StudySpec, its DisclosureSpec or a dict)."""
+        sec = getattr(spec, "disclosure", spec)
+        raw = sec if isinstance(sec, Mapping) else {
+            f.name: getattr(sec, f.name) for f in fields(cls) if hasattr(sec, f.name)}
+        raw = dict(raw)
+        profile = raw.pop("profile", "cbs")
+        known = {f.name for f in fields(cls)}
+        return cls.for_profile(profile, **{k: v for k, v in raw.items() if k in known})
 
 
 @dataclass
@@ -49,11 +133,13 @@ class OutputRecord:
     """One released output as listed in disclosure.json."""
 
     name: str
-    kind: str  # table | figure | curve | model | scalar
+    kind: str  # table | crosstab | magnitudes | figure | curve | histogram | model | scalar
     rules: list[str]
     suppressed: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     status: str = "pass"
+    properties: dict = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -67,6 +153,122 @@ class Breach:
         return f"{self.output}: cell {self.cell}: {self.rule}: {self.detail}"
 
 
+# ---------------------------------------------------------------------------------------------
+# primary rules (pure functions)
+# ---------------------------------------------------------------------------------------------
+def frequency_reasons(counts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """Primary reason per cell of a table of person counts ('' = passes)."""
+    k = rules.min_persons
+    v = counts.astype(float)
+    out = pd.DataFrame("", index=counts.index, columns=counts.columns, dtype=object)
+    out[(v > 0) & (v < k)] = f"fewer than {k} persons"
+    if rules.zeros == "suppress":
+        out[v == 0] = "zero cell"
+    out[v.isna()] = "missing count"
+    return out
+
+
+def magnitude_reason(values: np.ndarray, rules: Rules) -> str:
+    """Primary reason for a magnitude cell summarising persons' values ('' = passes)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    k = rules.min_persons
+    if len(v) < k:
+        return f"fewer than {k} persons"
+    if (v < 0).any():
+        if rules.negatives == "suppress":
+            return "negative values (dominance undefined)"
+        v = np.abs(v)
+    top = np.sort(v)[::-1]
+    total = top.sum()
+    # ratios compared as ACRO does (top_n / total >= k), so edge cases fall the same way
+    if total > 0 and top[: rules.dominance_n].sum() / total >= rules.dominance_k / 100:
+        return f"({rules.dominance_n},{rules.dominance_k:g}%)-dominance"
+    rest = total - top[:2].sum()
+    # as ACRO: with a largest value of 0 the ratio is the remainder itself (all-zero cells fail)
+    ratio = rest / top[0] if top[0] != 0 else rest
+    if ratio < rules.p_percent / 100:
+        return f"p% rule (p={rules.p_percent:g})"
+    return ""
+
+
+def proportion_reasons(n: pd.Series, N: pd.Series, rules: Rules, count_table: bool = False
+                       ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Reasons, flags and the protected quantity ('n', 'N' or 'N-n') per proportions row.
+
+    ``count_table``: every row has n == N (a table of counts, not shares): no complement rules."""
+    k = rules.min_persons
+    n, N = n.astype(float), N.astype(float)
+    c = N - n
+    reasons = pd.Series("", index=n.index, dtype=object)
+    target = pd.Series("", index=n.index, dtype=object)
+    flags = pd.Series("", index=n.index, dtype=object)
+
+    def mark(mask: pd.Series, why: str, what: str) -> None:
+        m = mask & (reasons == "")
+        reasons[m] = why
+        target[m] = what
+
+    mark(N.isna() | n.isna(), "missing count", "")
+    mark(N < k, f"denominator below {k} persons", "N")
+    mark((n > 0) & (n < k), f"numerator below {k} persons", "n")
+    mark((c > 0) & (c < k), f"complement below {k} persons", "N-n")
+    if rules.zeros == "suppress":
+        mark(n == 0, "zero cell", "n")
+        if not count_table:
+            mark(c == 0, "zero complement (everyone has the trait)", "N-n")
+    flags[(reasons == "") & (n == 0)] = "zero cell (nobody in the group has the trait)"
+    if not count_table:
+        flags[(reasons == "") & (c == 0) & (N > 0)] = \
+            "all in one category (everyone in the group has the trait)"
+    return reasons, flags, target
+
+
+def merged_bins(counts: Sequence[float], k: int) -> list[list[int]]:
+    """Groups of consecutive bin positions, each with at least k persons (none if total < k)."""
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    acc = 0.0
+    for i, c in enumerate(counts):
+        cur.append(i)
+        acc += float(c)
+        if acc >= k:
+            groups.append(cur)
+            cur, acc = [], 0.0
+    if cur and groups:
+        groups[-1].extend(cur)
+    return groups
+
+
+def rounded(x: Any, base: int) -> Any:
+    """Counts rounded to the nearest multiple of base (ACRO's ``round`` mitigation)."""
+    if not base:
+        return x
+    return base * np.round(np.asarray(x, dtype=float) / base)
+
+
+def _refuse_person_level(name: str, df: pd.DataFrame) -> None:
+    cols = [c for c in df.columns if str(c).lower() in PERSON_LEVEL_COLUMNS]
+    idx = [n for n in (df.index.names or []) if n and str(n).lower() in PERSON_LEVEL_COLUMNS]
+    if cols or idx:
+        raise PersonLevelError(
+            f"output {name!r} holds person-level identifiers {cols + idx}: only aggregates "
+            "may leave the tool (person-level files belong in OUT/internal/)")
+
+
+def cell_key(values: Iterable[Any]) -> str:
+    """The ledger key of a row: its key-column values joined with '|' (None/NaN -> '')."""
+    return _key(values)
+
+
+def _key(values: Iterable[Any]) -> str:
+    return "|".join("" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v)
+                    for v in values)
+
+
+# ---------------------------------------------------------------------------------------------
+# the gate
+# ---------------------------------------------------------------------------------------------
 class Gate:
     """The disclosure gate of one study run: applies rules, keeps the ledger, writes outputs."""
 
@@ -74,150 +276,698 @@ class Gate:
         self.rules = rules or Rules()
         self.records: dict[str, OutputRecord] = {}
         self.tables: dict[str, pd.DataFrame] = {}
-        self.ledger: list[dict] = []
+        self.ledger = Ledger()
+        self._rows: dict[str, dict[str, Any]] = {}  # output -> ledger key -> frame index
+        self._blank_cols: dict[str, list[str]] = {}
+        self._scalars: dict[str, float | None] = {}
 
-    # -- tables -------------------------------------------------------------------------------
-    def proportions(self, name: str, df: pd.DataFrame, estimate_cols: Iterable[str] = ()) -> pd.DataFrame:
-        """Release a table of shares: each row needs persons n (numerator) and N (denominator)."""
+    # -- declarations -----------------------------------------------------------------------
+    def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "") -> None:
+        """Declare a linear equality sum(coef * cell) == rhs between ledger cells."""
+        rel = self.ledger.relate(terms, rhs, why)
+        if rel in self.ledger.relations:
+            self._secure(list(rel.terms), "ledger")
+        elif rel in self.ledger.rejected:
+            warnings.warn(f"declared relation does not hold on the data, ignored: {why}",
+                          stacklevel=2)
+
+    def declare_equal(self, a: Ref, b: Ref, why: str = "same count") -> None:
+        """Two cells (possibly in different outputs) count the same persons."""
+        self.declare({a: 1.0, b: -1.0}, 0.0, why)
+
+    def declare_matched(self, offender: Ref | Sequence[Ref], control: Ref | Sequence[Ref],
+                        ratio: float, why: str = "exact k:1 matching") -> None:
+        """Exact k:1 matching: each control cell equals ``ratio`` times its offender cell."""
+        offs = [offender] if isinstance(offender, tuple) else list(offender)
+        ctrls = [control] if isinstance(control, tuple) else list(control)
+        if len(offs) != len(ctrls):
+            raise ValueError("declare_matched needs as many offender as control cells")
+        for o, c in zip(offs, ctrls):
+            self.declare({c: 1.0, o: -float(ratio)}, 0.0, f"{why} (ratio {ratio:g})")
+
+    def declare_total(self, total: Ref, parts: Sequence[Ref], why: str = "total of parts") -> None:
+        """A cell is the sum of other cells."""
+        terms: dict[Ref, float] = {total: -1.0}
+        for p in parts:
+            terms[p] = terms.get(p, 0.0) + 1.0
+        self.declare(terms, 0.0, why)
+
+    @staticmethod
+    def ref(output: str, key_values: Iterable[Any] | str, column: str) -> Ref:
+        """A ledger cell reference, e.g. ``Gate.ref("t", ("male", "DSE"), "n")``."""
+        key = key_values if isinstance(key_values, str) else cell_key(key_values)
+        return (output, key, column)
+
+    def cells(self, name: str) -> list[Ref]:
+        """The ledger cells of one output (to build declarations)."""
+        return [r for r, c in self.ledger.cells.items() if r[0] == name and not c.hidden]
+
+    # -- tables -----------------------------------------------------------------------------
+    def proportions(self, name: str, df: pd.DataFrame, estimate_cols: Iterable[str] = (),
+                    *, key_cols: Sequence[str] | None = None,
+                    partition_by: Sequence[str] | None = None) -> pd.DataFrame:
+        """Release a table of shares: each row needs persons n (numerator) and N (denominator).
+
+        ``partition_by``: rows with equal values in these columns are exhaustive, disjoint
+        categories (their n sum to their common N), so a withheld one gets complements."""
+        self._new(name)
+        _refuse_person_level(name, df)
+        if "n" not in df.columns or "N" not in df.columns:
+            raise ValueError(f"proportions {name!r} needs person-count columns n and N")
         out = df.copy()
-        k = self.rules.min_persons
-        reasons = pd.Series("", index=out.index, dtype=object)
-        n, N = out["n"].astype(float), out["N"].astype(float)
-        reasons[(N < k)] = f"denominator below {k} persons"
-        reasons[(reasons == "") & (n > 0) & (n < k)] = f"numerator below {k} persons"
-        reasons[(reasons == "") & (N - n > 0) & (N - n < k)] = f"complement below {k} persons"
-        return self._finish(name, out, reasons, list(estimate_cols) + ["n"], "table",
-                            ["min_persons(numerator,denominator,complement)"])
+        if SUPPRESSED in out.columns:
+            out = out.drop(columns=[SUPPRESSED])
+        reasons, flags, target = proportion_reasons(out["n"], out["N"], self.rules,
+                                                    count_table=bool((out["n"] == out["N"]).all()))
+        kcols = [c for c in self._key_cols(out, key_cols) if c not in ("n", "N")]
+        keys = self._row_keys(out, kcols)
+        # a withheld row loses its counts, its estimates and any other measured (float) column
+        floats = [c for c in out.columns if c not in kcols and str(c).lower() not in LABEL_LIKE
+                  and pd.api.types.is_float_dtype(out[c])]
+        blank = list(dict.fromkeys(c for c in [*estimate_cols, "n", "N", *floats] if c in out.columns))
+        for col in blank:
+            out[col] = out[col].astype(float)
+        out[SUPPRESSED] = ""
+        self._blank_cols[name] = blank
+        self._rows[name] = dict(zip(keys, out.index))
+        self.tables[name] = out
+        rec = self._record(name, "table", [
+            f"n, N and N-n each 0 or >= {self.rules.min_persons} distinct persons",
+            f"zeros and all-in-one rows: {self.rules.zeros}",
+            "estimates released only with their counts", "ledger interval audit"],
+            properties={"layout": "rows", "key_columns": kcols,
+                        "count_columns": ["n", "N"],
+                        "estimate_columns": [c for c in blank if c not in ("n", "N")]})
+        base = self.rules.rounding
+        touched: list[Ref] = []
+        for key, idx in zip(keys, out.index):
+            n, N = out.at[idx, "n"], out.at[idx, "N"]
+            if pd.isna(n) or pd.isna(N):
+                why = reasons[idx] or "missing count"
+                self._blank_row(name, idx, why)
+                rec.suppressed.append({"cell": key, "column": "n,N", "reason": why, "kind": "primary"})
+                for col, val in (("n", n), ("N", N)):  # known but withheld: relations resolve
+                    if not pd.isna(val):
+                        self.ledger.add(Cell((name, key, col), float(val), None, reason=why,
+                                             kind="primary", unit=f"{name}\x00{key}"))
+                continue
+            unit = f"{name}\x00{key}"
+            rn, rN = (float(rounded(n, base)), float(rounded(N, base))) if base else (float(n), float(N))
+            h = base / 2 if base else 0.0
+            for col, val, rel in (("n", n, rn), ("N", N, rN)):
+                self.ledger.add(Cell((name, key, col), float(val), rel, h, 0.0, unit=unit))
+            self.ledger.add(Cell((name, key, "N-n"), float(N - n), None, 0.0, 0.0, hidden=True,
+                                 kind="hidden", unit=""))
+            self.ledger.relate({(name, key, "n"): 1, (name, key, "N-n"): 1, (name, key, "N"): -1},
+                               0.0, "n + (N - n) = N")
+            if base:
+                out.at[idx, "n"], out.at[idx, "N"] = rn, rN
+            touched.append((name, key, "n"))
+            if flags[idx]:
+                rec.comments.append(f"{key}: {flags[idx]}")
+            if reasons[idx]:
+                self._withhold((name, key, "n"), reasons[idx], "primary")
+                tgt = {"n": "n", "N": "N", "N-n": "N-n"}.get(target[idx], "")
+                if tgt:
+                    self.ledger.cells[(name, key, tgt)].protect = True
+        if partition_by:
+            for gkey, g in out.groupby(list(partition_by), sort=False, dropna=False):
+                members = [k for k, i in zip(keys, out.index) if i in g.index
+                           and (name, k, "n") in self.ledger.cells]
+                if len(members) < 2:
+                    continue
+                terms: dict[Ref, float] = {(name, m, "n"): 1.0 for m in members}
+                terms[(name, members[0], "N")] = -1.0
+                self.ledger.relate(terms, 0.0, f"categories of {gkey} partition N")
+                for m in members[1:]:
+                    self.ledger.relate({(name, m, "N"): 1.0, (name, members[0], "N"): -1.0},
+                                       0.0, f"rows of {gkey} share a denominator")
+        self.ledger.activate_pending()
+        self._secure(touched, "secondary")
+        self._freeze(name)
+        self.tables[name] = out
+        return out
+
+    def crosstab(self, name: str, counts: pd.DataFrame, *, margins: bool = True,
+                 cost: str | None = None) -> pd.DataFrame:
+        """Release a rows x columns table of person counts with margins and optimal secondary
+        suppression; returns it with the row labels as first column and a ``suppressed`` column."""
+        self._new(name)
+        _refuse_person_level(name, counts)
+        if counts.index.name and str(counts.index.name).lower() in PERSON_LEVEL_COLUMNS:
+            _refuse_person_level(name, counts.reset_index())
+        vals = counts.astype(float)
+        if (vals < 0).any().any():
+            raise ValueError(f"crosstab {name!r}: person counts cannot be negative")
+        vals.columns = [str(c) for c in vals.columns]
+        vals.index = [str(i) for i in vals.index]
+        if margins:
+            vals[ALL] = vals.sum(axis=1)
+            vals.loc[ALL] = vals.sum(axis=0)
+        reasons = frequency_reasons(vals, self.rules)
+        row_col = str(counts.index.name or "row")
+        inner_cols = [c for c in vals.columns if c != ALL]
+        rec = self._record(name, "crosstab", [
+            f"cells and margins 0 or >= {self.rules.min_persons} distinct persons",
+            f"zeros: {self.rules.zeros}",
+            f"secondary suppression (MILP, protection {self.rules.protection:g})",
+            "ledger interval audit"],
+            properties={"layout": "wide", "row_column": row_col, "count_columns": list(vals.columns),
+                        "margins": margins})
+        out = vals.copy()
+        base = self.rules.rounding
+        if base:
+            out = pd.DataFrame(rounded(out, base), index=out.index, columns=out.columns)
+        out[SUPPRESSED] = ""
+        self._blank_cols[name] = []
+        self._rows[name] = {r: r for r in out.index}
+        self.tables[name] = out  # provisional: _withhold blanks cells in place
+        for r in vals.index:
+            inner = vals.loc[r, inner_cols]
+            if r != ALL and len(inner_cols) > 1 and (inner > 0).sum() == 1 and inner.sum() > 0:
+                rec.comments.append(f"row {r}: all persons in one category "
+                                    f"({inner.idxmax()})")
+            for c in vals.columns:
+                self.ledger.add(Cell((name, r, c), float(vals.at[r, c]),
+                                     float(out.at[r, c]), base / 2 if base else 0.0, 0.0))
+                if vals.at[r, c] == 0 and self.rules.zeros == "flag":
+                    rec.comments.append(f"cell {r}/{c}: zero count")
+        if margins:
+            rows = [r for r in vals.index if r != ALL]
+            for r in vals.index:
+                self.ledger.relate({**{(name, r, c): 1.0 for c in inner_cols}, (name, r, ALL): -1.0},
+                                   0.0, "row margin")
+            for c in vals.columns:
+                self.ledger.relate({**{(name, r, c): 1.0 for r in rows}, (name, ALL, c): -1.0},
+                                   0.0, "column margin")
+        for r in vals.index:
+            for c in vals.columns:
+                if reasons.at[r, c]:
+                    self._withhold((name, r, c), reasons.at[r, c], "primary")
+                    self.ledger.cells[(name, r, c)].protect = True
+        self.ledger.activate_pending()
+        self._secure([(name, r, c) for r in vals.index for c in vals.columns], "secondary",
+                     cost=cost)
+        self._freeze(name)
+        shown = out.reset_index().rename(columns={"index": row_col})
+        self.tables[name] = shown
+        self._rows[name] = {r: i for i, r in enumerate(shown[row_col])}
+        return shown
 
     def magnitudes(self, name: str, df: pd.DataFrame, values: list[np.ndarray],
                    stat_cols: Iterable[str] = ("mean", "sd")) -> pd.DataFrame:
         """Release means/SDs: row i summarises persons' values[i] (n, p%% and dominance)."""
+        self._new(name)
+        _refuse_person_level(name, df)
+        stat_cols = list(stat_cols)
+        bad = [c for c in list(df.columns) + stat_cols if str(c).lower() in REFUSED_STATS]
+        if bad:
+            raise ValueError(f"magnitudes {name!r}: minima and maxima are never released ({bad})")
+        if len(values) != len(df):
+            raise ValueError(f"magnitudes {name!r}: {len(values)} value arrays for {len(df)} rows")
         out = df.copy()
-        k = self.rules.min_persons
-        reasons = pd.Series("", index=out.index, dtype=object)
-        for i, (idx, v) in enumerate(zip(out.index, values)):
-            v = np.asarray(v, dtype=float)
-            v = v[~np.isnan(v)]
-            if len(v) < k:
-                reasons[idx] = f"fewer than {k} persons"
-                continue
-            a = np.sort(np.abs(v))[::-1]
-            total = a.sum()
-            if total > 0:
-                if a[: self.rules.dominance_n].sum() > self.rules.dominance_k / 100 * total:
-                    reasons[idx] = "dominance"
-                elif len(a) > 2 and total - a[0] - a[1] < self.rules.p_percent / 100 * a[0]:
-                    reasons[idx] = "p-percent"
-        return self._finish(name, out, reasons, list(stat_cols), "table",
-                            ["min_persons", "p_percent", "dominance"])
+        reasons = pd.Series([magnitude_reason(v, self.rules) for v in values], index=out.index,
+                            dtype=object)
+        mask = reasons != ""
+        counts = [c for c in ("n", "N", "n_persons", "persons") if c in out.columns]
+        for col in dict.fromkeys(stat_cols + counts):  # a withheld cell's count goes too
+            if col in out.columns:
+                out[col] = out[col].astype(float)
+                out.loc[mask, col] = np.nan
+        kcols = self._key_cols(df, None)
+        keys = self._row_keys(df, kcols)
+        out[SUPPRESSED] = reasons
+        self._record(name, "magnitudes", [
+            f">= {self.rules.min_persons} persons", f"p% rule p={self.rules.p_percent:g}",
+            f"({self.rules.dominance_n},{self.rules.dominance_k:g}%)-dominance",
+            "no minima or maxima"],
+            suppressed=[{"cell": k, "column": ",".join(stat_cols), "reason": r, "kind": "primary"}
+                        for k, r in zip(keys, reasons) if r],
+            properties={"layout": "rows", "key_columns": kcols,
+                        "count_columns": counts, "stat_columns": stat_cols})
+        self.tables[name] = out
+        return out
 
     def curve(self, name: str, df: pd.DataFrame, at_risk_col: str = "at_risk",
               by: str | None = None) -> pd.DataFrame:
         """Release a step curve: drop every point from where fewer than min_persons are at risk."""
+        self._new(name)
+        _refuse_person_level(name, df)
         k = self.rules.min_persons
         parts = [df] if by is None else [g for _, g in df.groupby(by, sort=False)]
-        kept = []
+        kept, cut = [], []
         for g in parts:
             below = (g[at_risk_col] < k).to_numpy()
             stop = int(np.argmax(below)) if below.any() else len(g)
             kept.append(g.iloc[:stop])
+            if stop < len(g):
+                cut.append({"cell": "*" if by is None else str(g[by].iloc[0]),
+                            "reason": f"{len(g) - stop} points with fewer than {k} at risk cut",
+                            "kind": "primary"})
         out = pd.concat(kept) if kept else df.iloc[:0]
-        self._record(name, "curve", [f"at_risk>={k}"], [])
+        self._record(name, "curve", [f"at_risk>={k}"], suppressed=cut,
+                     properties={"at_risk_column": at_risk_col, "by": by},
+                     status="pass" if not cut else "partially_suppressed")
+        self.tables[name] = out
+        return out
+
+    def histogram(self, name: str, df: pd.DataFrame, count_col: str = "n",
+                  lo_col: str = "lo", hi_col: str = "hi", by: str | None = None) -> pd.DataFrame:
+        """Release a histogram (bins in order): merge neighbouring bins until each holds at
+        least min_persons persons; nothing is released for a group with fewer in total."""
+        self._new(name)
+        _refuse_person_level(name, df)
+        k = self.rules.min_persons
+        parts = [df] if by is None else [g for _, g in df.groupby(by, sort=False)]
+        rows, notes = [], []
+        for g in parts:
+            g = g.reset_index(drop=True)
+            groups = merged_bins(g[count_col].to_numpy(dtype=float), k)
+            if not groups:
+                notes.append({"cell": "*" if by is None else str(g[by].iloc[0]),
+                              "reason": f"fewer than {k} persons in total", "kind": "primary"})
+            for members in groups:
+                first, last = g.iloc[members[0]], g.iloc[members[-1]]
+                row = first.copy()
+                row[count_col] = g.loc[members, count_col].sum()
+                if lo_col in g.columns:
+                    row[lo_col] = first[lo_col]
+                if hi_col in g.columns:
+                    row[hi_col] = last[hi_col]
+                rows.append(row)
+            if groups and any(len(m) > 1 for m in groups):
+                notes.append({"cell": "*" if by is None else str(g[by].iloc[0]),
+                              "reason": f"bins merged to reach {k} persons", "kind": "merge"})
+        out = pd.DataFrame(rows, columns=df.columns).reset_index(drop=True)
+        if self.rules.rounding:
+            out[count_col] = rounded(out[count_col], self.rules.rounding)
+        self._record(name, "histogram", [f"every bin >= {k} persons (merged)"], suppressed=notes,
+                     properties={"count_columns": [count_col], "layout": "bins"},
+                     status="pass" if not notes else "partially_suppressed")
         self.tables[name] = out
         return out
 
     def model(self, name: str, coefs: pd.DataFrame, n_obs: int, df_resid: float,
-              category_counts: dict[str, int] | None = None) -> pd.DataFrame:
-        """Release a regression table if residual df and every category have enough persons."""
+              category_counts: dict[str, int] | None = None, *,
+              design: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Release a regression table if residual df and every category have enough persons.
+
+        ``design``: the model's predictor frame (cohort-sized); every binary column must have
+        at least min_persons persons at each of its two values (a dummy of a small category
+        would give that category's mean away)."""
+        self._new(name)
+        _refuse_person_level(name, coefs)
         k = self.rules.min_persons
-        small = {c: n for c, n in (category_counts or {}).items() if n < k}
-        if df_resid < k or n_obs < k or small:
-            why = f"residual df {df_resid:.0f} < {k}" if df_resid < k else f"small categories {sorted(small)}"
-            self._record(name, "model", ["residual_df", "category_min_persons"],
-                         [{"cell": "*", "reason": why}], status="suppressed")
+        counts = dict(category_counts or {})
+        if design is not None:
+            counts.update(category_counts_of(design))
+        small = {c: n for c, n in counts.items() if n < k}
+        props = {"n_obs": int(n_obs), "df_resid": float(df_resid),
+                 "category_counts": {c: int(n) for c, n in counts.items()}}
+        rules = [f"residual df >= {self.rules.min_df}", f"every category >= {k} persons"]
+        if df_resid < self.rules.min_df or n_obs < k or small:
+            why = (f"residual df {df_resid:.0f} < {self.rules.min_df}" if df_resid < self.rules.min_df
+                   else f"fewer than {k} observations" if n_obs < k
+                   else f"categories with fewer than {k} persons: {sorted(small)}")
+            self._record(name, "model", rules, [{"cell": "*", "reason": why, "kind": "primary"}],
+                         status="suppressed", properties=props)
             out = coefs.iloc[:0]
         else:
-            self._record(name, "model", ["residual_df", "category_min_persons"], [])
+            self._record(name, "model", rules, [], properties=props)
             out = coefs
         self.tables[name] = out
         return out
 
-    def scalar(self, name: str, value: float, n: int) -> float | None:
-        """Release one number computed from n persons (None if n is too small)."""
-        ok = n >= self.rules.min_persons
-        self._record(name, "scalar", ["min_persons"],
-                     [] if ok else [{"cell": name, "reason": "too few persons"}])
-        self.ledger.append({"output": name, "cell": name, "value": value if ok else None, "n": n})
-        return value if ok else None
+    def scalar(self, name: str, value: float, n: int, *, count: bool = False) -> float | None:
+        """Release one number computed from n persons (None if n is too small).
+
+        ``count=True``: the number is itself a person count (a group size); it enters the
+        ledger as ``(name, "", "value")`` so relations can refer to it."""
+        self._new(name)
+        k = self.rules.min_persons
+        ok = n >= k
+        rec = self._record(name, "scalar", [f">= {k} persons"],
+                           [] if ok else [{"cell": name, "reason": f"fewer than {k} persons",
+                                           "kind": "primary"}],
+                           properties={"n": int(n), "count": count})
+        released = value if ok else None
+        if count:
+            ref = (name, "", "value")
+            base = self.rules.rounding
+            self.ledger.add(Cell(ref, float(value), float(rounded(value, base)) if base else float(value),
+                                 base / 2 if base else 0.0, 0.0))
+            if not ok:
+                self._withhold(ref, f"fewer than {k} persons", "primary")
+                self.ledger.cells[ref].protect = True
+            self.ledger.activate_pending()
+            self._secure([ref], "ledger")
+            c = self.ledger.cells[ref]
+            released = c.released
+            if c.suppressed and rec.status == "pass":
+                rec.status = "suppressed"
+            self.ledger.cells[ref].frozen = True
+        self._scalars[name] = released
+        return released
 
     def figure(self, name: str, source_tables: list[str], files: list[str]) -> None:
         """Record a figure drawn only from tables this gate already released."""
         missing = [t for t in source_tables if t not in self.tables]
         if missing:
             raise ValueError(f"figure {name} draws on unreleased tables {missing}")
-        self._record(name, "figure", [f"drawn from released {source_tables}"], [], files=files)
+        if name in self.records and self.records[name].kind == "figure":
+            self.records[name].files.extend(f for f in files if f not in self.records[name].files)
+            return
+        self._new(name)
+        self._record(name, "figure", [f"drawn from released {source_tables}"], [], files=list(files),
+                     properties={"source_tables": list(source_tables)})
 
-    # -- writing ------------------------------------------------------------------------------
+    # -- auditing and writing ---------------------------------------------------------------
+    def finalise(self) -> list[Failure]:
+        """Audit every withheld cell across the whole ledger and withhold more where needed;
+        returns the failures found before fixing (empty: nothing had to change)."""
+        self.ledger.activate_pending()
+        fails = self.ledger.failures(self.rules.protection)
+        if not fails:
+            return fails
+        self._secure([f.ref for f in fails], "ledger")
+        left = self.ledger.failures(self.rules.protection,
+                                    self.ledger.component([f.ref for f in fails]))
+        if left:  # cannot happen unless the LP is inconsistent: refuse the outputs involved
+            for f in left:
+                for r in self.ledger.component([f.ref]):
+                    if not self.ledger.cells[r].suppressed:
+                        self._withhold(r, f"refused: {ref_str(f.ref)} not protectable", "ledger")
+        return fails
+
     def write(self, out: str | Path) -> None:
         """Write tables/*.csv for every released table and disclosure.json for all outputs."""
+        self.finalise()
         out = Path(out)
         (out / "tables").mkdir(parents=True, exist_ok=True)
         for name, df in self.tables.items():
             path = out / "tables" / f"{name}.csv"
             df.to_csv(path, index=False)
-            self.records[name].files.append(f"tables/{name}.csv")
-        doc = {
-            "profile": asdict(self.rules),
-            "outputs": {n: asdict(r) for n, r in self.records.items()},
-            "ledger": self.ledger,
-        }
-        (out / "disclosure.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+            rel = f"tables/{name}.csv"
+            if rel not in self.records[name].files:
+                self.records[name].files.append(rel)
+        (out / "disclosure.json").write_text(
+            json.dumps(self.disclosure_document(), indent=2, default=_json_default))
 
-    # -- internals ----------------------------------------------------------------------------
-    def _finish(self, name: str, out: pd.DataFrame, reasons: pd.Series, blank: list[str],
-                kind: str, rules: list[str]) -> pd.DataFrame:
-        mask = reasons != ""
-        for col in set(blank) | {"n", "N"}:
-            if col in out.columns:
-                out[col] = out[col].astype(float)
-                out.loc[mask, col] = np.nan
-        out[SUPPRESSED] = reasons.where(mask, "")
-        sup = [{"cell": str(i), "reason": r} for i, r in reasons[mask].items()]
-        self._record(name, kind, rules, sup)
-        for i, row in out.iterrows():
-            self.ledger.append({"output": name, "cell": str(i),
-                                **{c: row[c] for c in ("n", "N") if c in out.columns}})
-        self.tables[name] = out
+    def disclosure_document(self) -> dict:
+        """The content of disclosure.json (ACRO results.json fields where they fit)."""
+        results = {}
+        for name, r in self.records.items():
+            if r.kind != "model" and r.status == "pass" and any(
+                    s.get("kind") != "merge" for s in r.suppressed):
+                r.status = "partially_suppressed"
+            summary: dict[str, int] = {}
+            for s in r.suppressed:
+                summary[s.get("kind", "primary")] = summary.get(s.get("kind", "primary"), 0) + 1
+            results[name] = {
+                "uid": name, "status": r.status, "type": r.kind, "properties": r.properties,
+                "files": [{"name": f, "sdc": {"summary": summary}} for f in r.files],
+                "outcome": {"suppressed": r.suppressed, "flags": r.comments},
+                "sdc": {"summary": summary, "rules": r.rules},
+                "summary": f"{r.status}; " + "; ".join(f"{k}: {v} cells" for k, v in summary.items()),
+                "comments": r.comments,
+                "rules": r.rules,
+                "suppressed": r.suppressed,
+            }
+        from crimcareer import __version__ as version
+
+        return {
+            "version": version,
+            "tool": {"name": "crimcareer", "version": version},
+            "profile": asdict(self.rules),
+            "legend": {"empty cell": "withheld by the disclosure rules; the reason is in the "
+                                     f"'{SUPPRESSED}' column and under results.<output>.suppressed"},
+            "results": results,
+            "scalars": self._scalars,
+            "ledger": {**self.ledger.to_json(), "protection": self.rules.protection},
+        }
+
+    # -- internals --------------------------------------------------------------------------
+    def _new(self, name: str) -> None:
+        if name in self.records:
+            raise ValueError(f"output {name!r} released twice")
+
+    @staticmethod
+    def _key_cols(df: pd.DataFrame, key_cols: Sequence[str] | None) -> list[str]:
+        if key_cols is not None:
+            return list(key_cols)
+        return [c for c in df.columns if c != SUPPRESSED and (
+            df[c].dtype == object or isinstance(df[c].dtype, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
+
+    def _row_keys(self, df: pd.DataFrame, key_cols: Sequence[str] | None) -> list[str]:
+        cols = self._key_cols(df, key_cols)
+        keys = [_key(row) for row in df[cols].itertuples(index=False)] if cols else \
+            [str(i) for i in df.index]
+        seen: dict[str, int] = {}
+        out = []
+        for k in keys:
+            seen[k] = seen.get(k, 0) + 1
+            out.append(k if seen[k] == 1 else f"{k}#{seen[k]}")
         return out
 
-    def _record(self, name: str, kind: str, rules: list[str], suppressed: list[dict],
-                status: str | None = None, files: list[str] | None = None) -> None:
-        if name in self.records and kind != "figure":
-            raise ValueError(f"output {name!r} released twice")
-        self.records[name] = OutputRecord(
-            name, kind, rules, suppressed, files or [],
-            status or ("partially_suppressed" if suppressed else "pass"),
-        )
+    def _blank_row(self, name: str, idx: Any, reason: str) -> None:
+        df = self.tables.get(name)
+        if df is None:
+            return
+        for col in self._blank_cols.get(name, []):
+            df.at[idx, col] = np.nan
+        prev = df.at[idx, SUPPRESSED]
+        df.at[idx, SUPPRESSED] = reason if not prev else prev
+
+    def _withhold(self, ref: Ref, reason: str, kind: str) -> None:
+        """Withhold a ledger cell (with its unit) and blank it in its output frame."""
+        cell = self.ledger.cells[ref]
+        members = [cell] if not cell.unit else [
+            c for c in self.ledger.cells.values() if c.unit == cell.unit]
+        for c in members:
+            if c.suppressed:
+                continue
+            c.released, c.reason, c.kind = None, reason, kind
+        name = ref[0]
+        rec = self.records.get(name)
+        if rec is not None:
+            rec.suppressed.append({"cell": ref[1], "column": ref[2], "reason": reason, "kind": kind})
+            rec.status = "partially_suppressed" if rec.status == "pass" else rec.status
+        df = self.tables.get(name)
+        if df is None or rec is None:
+            if rec is not None and rec.kind == "scalar":
+                self._scalars[name] = None
+            return
+        if rec.kind == "table":
+            idx = self._rows[name][ref[1]]
+            self._blank_row(name, idx, reason)
+        elif rec.kind == "crosstab":
+            row_col = rec.properties["row_column"]
+            pos = self._rows[name][ref[1]]
+            if row_col in df.columns:  # released frame (row labels as a column)
+                df.loc[df.index[pos], ref[2]] = np.nan
+                i = df.index[pos]
+            else:
+                df.at[ref[1], ref[2]] = np.nan
+                i = ref[1]
+            prev = df.at[i, SUPPRESSED]
+            tag = f"{ref[2]}: {reason}"
+            df.at[i, SUPPRESSED] = tag if not prev else f"{prev}; {tag}"
+
+    def _secure(self, refs: list[Ref], kind: str, cost: str | None = None) -> None:
+        """Withhold more cells until every protected cell linked to refs passes the LP audit."""
+        U = self.rules.protection
+        comp = self.ledger.component(refs)
+        for _ in range(4):
+            fails = self.ledger.failures(U, comp)
+            if not fails:
+                return
+            new = self.ledger.protect(comp, U, cost or self.rules.secondary_cost)
+            if not new:
+                new = [r for r in comp if not self.ledger.cells[r].suppressed]
+            if not new:
+                return
+            targets = ", ".join(ref_str(f.ref) for f in fails[:3]) + (" ..." if len(fails) > 3 else "")
+            for r in new:
+                k = kind if r[0] in {f.ref[0] for f in fails} else "ledger"
+                self._withhold(r, f"{'secondary' if k == 'secondary' else 'ledger'} suppression: "
+                                  f"protects {targets}", k)
+
+    def _freeze(self, name: str) -> None:
+        for r, c in self.ledger.cells.items():
+            if r[0] == name:
+                c.frozen = True
+
+    def _record(self, name: str, kind: str, rules: list[str], suppressed: list[dict] | None = None,
+                status: str | None = None, files: list[str] | None = None,
+                properties: dict | None = None) -> OutputRecord:
+        suppressed = suppressed or []
+        rec = OutputRecord(name, kind, rules, suppressed, files or [],
+                           status or ("partially_suppressed" if suppressed else "pass"),
+                           properties or {})
+        self.records[name] = rec
+        return rec
 
 
+def category_counts_of(design: pd.DataFrame) -> dict[str, int]:
+    """Persons at the rarer value of every binary (0/1) column of a model's design frame."""
+    out = {}
+    for c in design.columns:
+        v = pd.to_numeric(design[c], errors="coerce").dropna()
+        vals = set(np.unique(v))
+        if len(vals) == 2 and vals <= {0.0, 1.0}:
+            out[str(c)] = int(min((v == 1).sum(), (v == 0).sum()))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# re-auditing a finished output folder
+# ---------------------------------------------------------------------------------------------
 def audit_output(out: str | Path) -> list[Breach]:
     """Re-audit a finished output folder; every breach found (empty list: it passes)."""
     out = Path(out)
     path = out / "disclosure.json"
     if not path.exists():
         return [Breach(str(out), "*", "missing_disclosure_json", "no disclosure.json: not a crimcareer output")]
-    doc = json.loads(path.read_text())
-    k = doc["profile"]["min_persons"]
+    try:
+        doc = json.loads(path.read_text())
+        rules = Rules(**{k: v for k, v in doc["profile"].items() if k in {f.name for f in fields(Rules)}})
+        results = doc["results"]
+    except (ValueError, KeyError, TypeError) as e:
+        return [Breach(str(out), "*", "unreadable_disclosure_json", str(e))]
+    k = rules.min_persons
     breaches: list[Breach] = []
-    for rec in doc["ledger"]:
-        for col in ("n", "N"):
-            v = rec.get(col)
-            if v is not None and not (isinstance(v, float) and np.isnan(v)) and 0 < v < k:
-                breaches.append(Breach(rec["output"], rec["cell"], "min_persons", f"{col}={v} < {k}"))
-    for csv in sorted((out / "tables").glob("*.csv")) if (out / "tables").exists() else []:
-        if csv.stem not in doc["outputs"]:
-            breaches.append(Breach(csv.stem, "*", "unlisted_output", "table not in disclosure.json"))
+    listed: set[str] = set()
+    frames: dict[str, pd.DataFrame] = {}
+    for name, res in results.items():
+        files = [f["name"] if isinstance(f, dict) else f for f in res.get("files", [])]
+        listed.update(files)
+        for f in files:
+            if not (out / f).exists():
+                breaches.append(Breach(name, "*", "missing_file", f"{f} listed but absent"))
+        csvs = [f for f in files if f.endswith(".csv") and (out / f).exists()]
+        if csvs:
+            df = pd.read_csv(out / csvs[0], dtype=str, keep_default_na=False)
+            frames[name] = df
+            breaches += _audit_frame(name, res, df, rules)
+        if res.get("type") == "model" and res.get("status") != "suppressed":
+            p = res.get("properties", {})
+            if p.get("df_resid", 0) < rules.min_df:
+                breaches.append(Breach(name, "*", "residual_df", f"{p.get('df_resid')} < {rules.min_df}"))
+            small = {c: n for c, n in p.get("category_counts", {}).items() if n < k}
+            if small or p.get("n_obs", 0) < k:
+                breaches.append(Breach(name, "*", "category_min_persons", f"small categories {small}"))
+    for sub in ("tables", "figures"):
+        folder = out / sub
+        if folder.exists():
+            for f in sorted(folder.iterdir()):
+                rel = f"{sub}/{f.name}"
+                if rel not in listed:
+                    breaches.append(Breach(f.stem, "*", "unlisted_output", f"{rel} not in disclosure.json"))
+    breaches += _audit_ledger(doc, results, frames, rules)
     return breaches
+
+
+def _num(s: str) -> float | None:
+    s = s.strip()
+    if s == "":
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _audit_frame(name: str, res: dict, df: pd.DataFrame, rules: Rules) -> list[Breach]:
+    k = rules.min_persons
+    props = res.get("properties", {})
+    out: list[Breach] = []
+    kind = res.get("type")
+    if kind == "curve":
+        col = props.get("at_risk_column", "at_risk")
+        if col in df.columns:
+            for i, s in enumerate(df[col]):
+                v = _num(s)
+                if v is not None and v < k:
+                    out.append(Breach(name, str(i), "curve_at_risk", f"{col}={v:g} < {k}"))
+        return out
+    if kind == "model" and res.get("status") == "suppressed" and len(df):
+        out.append(Breach(name, "*", "suppressed_model_published", "refused model has rows"))
+    key_cols = props.get("key_columns") or [props.get("row_column", "")]
+    for col in props.get("count_columns", []):
+        if col not in df.columns:
+            continue
+        for i, s in enumerate(df[col]):
+            v = _num(s)
+            if v is None:
+                continue
+            key = _key(df.loc[i, c] for c in key_cols if c in df.columns)
+            if 0 < v < k:
+                out.append(Breach(name, key or str(i), "min_persons", f"{col}={v:g} < {k}"))
+            if v == 0 and rules.zeros == "suppress":
+                out.append(Breach(name, key or str(i), "zero_cell", f"{col}=0 (profile {rules.profile})"))
+    if kind == "table" and {"n", "N"} <= set(df.columns):
+        for i in range(len(df)):
+            n, N = _num(df.at[i, "n"]), _num(df.at[i, "N"])
+            if n is not None and N is not None and 0 < N - n < k:
+                out.append(Breach(name, str(i), "min_persons", f"complement N-n={N - n:g} < {k}"))
+            if (n is None) != (N is None):
+                out.append(Breach(name, str(i), "partial_row", "n or N published without the other"))
+            if n is None and N is None:
+                for c in props.get("estimate_columns", []):
+                    if c in df.columns and df.at[i, c].strip() != "":
+                        out.append(Breach(name, str(i), "estimate_without_counts",
+                                          f"{c} published for a withheld row"))
+    return out
+
+
+def _audit_ledger(doc: dict, results: dict, frames: dict[str, pd.DataFrame],
+                  rules: Rules) -> list[Breach]:
+    led_doc = doc.get("ledger", {})
+    ledger = Ledger.from_json(led_doc)
+    protection = float(led_doc.get("protection", rules.protection))
+    out: list[Breach] = []
+    lookups: dict[str, dict[str, int]] = {}
+    for name, df in frames.items():
+        p = results[name].get("properties", {})
+        if p.get("layout") == "rows":
+            cols = [c for c in p.get("key_columns", []) if c in df.columns]
+            keys = [_key(r) for r in df[cols].itertuples(index=False)] if cols else [str(i) for i in df.index]
+            seen: dict[str, int] = {}
+            lk = {}
+            for i, kk in enumerate(keys):
+                seen[kk] = seen.get(kk, 0) + 1
+                lk[kk if seen[kk] == 1 else f"{kk}#{seen[kk]}"] = i
+            lookups[name] = lk
+        elif p.get("layout") == "wide" and p.get("row_column") in df.columns:
+            lookups[name] = {str(v): i for i, v in enumerate(df[p["row_column"]])}
+    for ref, cell in ledger.cells.items():
+        if cell.hidden:
+            continue
+        name, key, col = ref
+        if name in frames:
+            df = frames[name]
+            i = lookups.get(name, {}).get(key)
+            if i is None or col not in df.columns:
+                out.append(Breach(name, key, "ledger_cell_missing", f"{col} not found in the CSV"))
+                continue
+            v = _num(df.at[i, col])
+            if cell.suppressed and v is not None:
+                out.append(Breach(name, key, "suppressed_cell_published",
+                                  f"{col}={v:g} was withheld ({cell.reason})"))
+            elif not cell.suppressed and (v is None or abs(v - cell.released) > 1e-6):
+                out.append(Breach(name, key, "ledger_mismatch",
+                                  f"{col}={v} in the CSV but {cell.released} in the ledger"))
+        elif name in doc.get("scalars", {}):
+            v = doc["scalars"][name]
+            if cell.suppressed and v is not None:
+                out.append(Breach(name, key, "suppressed_cell_published", f"scalar {v} was withheld"))
+    try:
+        for f in ledger.failures(protection, know_values=False):
+            out.append(Breach(f.ref[0], f"{f.ref[1]}.{f.ref[2]}", "ledger_interval", f.why))
+    except RuntimeError as e:
+        out.append(Breach("ledger", "*", "ledger_inconsistent", str(e)))
+    return out
 
 
 def _json_default(o: Any) -> Any:
@@ -225,4 +975,6 @@ def _json_default(o: Any) -> Any:
         return int(o)
     if isinstance(o, (np.floating,)):
         return None if np.isnan(o) else float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
     return str(o)

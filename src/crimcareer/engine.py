@@ -15,6 +15,7 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 EngineKind = Literal["duckdb", "spark"]
 
@@ -72,8 +73,8 @@ class Engine:
         """Register a parquet file as a lazily read table."""
         return self.con.read_parquet(str(path), table_name=name or _fresh_name())
 
-    def from_pandas(self, df: pd.DataFrame, name: str | None = None) -> ir.Table:
-        """Put a small frame into the engine (cohorts, matched pairs, crafted test data)."""
+    def from_pandas(self, df: "pd.DataFrame | pa.Table", name: str | None = None) -> ir.Table:
+        """Put a small frame (pandas or a typed pyarrow table) into the engine."""
         name = name or _fresh_name()
         if self.kind == "duckdb":
             return self.con.create_table(name, df, overwrite=True)
@@ -100,6 +101,7 @@ class Engine:
         try:
             if self.kind == "spark":
                 self.session.catalog.clearCache()
+                self.session.stop()  # a later Engine("spark") must not reuse a session whose folders are gone
             else:
                 self.con.disconnect()
         finally:

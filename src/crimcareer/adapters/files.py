@@ -63,6 +63,63 @@ def read_cutoff(folder: str | Path) -> dt.date | None:
     return None
 
 
+# SPSS display formats that hold calendar dates / date-times (pyreadstat returns them converted).
+_SAV_DATE_FORMATS = ("DATE", "ADATE", "EDATE", "SDATE", "JDATE", "QYR", "MOYR", "WKYR")
+_SAV_DATETIME_FORMATS = ("DATETIME", "YMDHMS")
+
+
+def sav_to_parquet(path: str | Path, out: str | Path, chunksize: int = 500_000) -> Path:
+    """Convert an SPSS .sav file to parquet in chunks (strings keep leading zeros; "" -> null).
+
+    Column types come from the file's metadata, not from each chunk, so an all-empty chunk
+    cannot change a column's type: strings -> string, SPSS date formats -> date, date-times ->
+    timestamp, other numbers -> float64.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyreadstat
+
+    out = Path(out)
+    writer = None
+    schema = None
+    try:
+        for df, meta in pyreadstat.read_file_in_chunks(
+            pyreadstat.read_sav, str(path), chunksize=chunksize
+        ):
+            if schema is None:
+                fields = []
+                for name in df.columns:
+                    kind = meta.readstat_variable_types.get(name, "double")
+                    fmt = str(meta.original_variable_types.get(name, "")).upper()
+                    if kind == "string":
+                        typ = pa.string()
+                    elif fmt.startswith(_SAV_DATETIME_FORMATS):
+                        typ = pa.timestamp("us")
+                    elif fmt.startswith(_SAV_DATE_FORMATS):
+                        typ = pa.date32()
+                    else:
+                        typ = pa.float64()
+                    fields.append(pa.field(name, typ))
+                schema = pa.schema(fields)
+                writer = pq.ParquetWriter(str(out), schema)
+            for f in schema:
+                if pa.types.is_string(f.type):
+                    # SPSS has no missing strings: an empty string is the missing value.
+                    df[f.name] = df[f.name].where(df[f.name].ne(""), None)
+                elif pa.types.is_date32(f.type):
+                    df[f.name] = [
+                        None if v is None or v != v else (v.date() if hasattr(v, "date") else v)
+                        for v in df[f.name]
+                    ]
+            writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+    finally:
+        if writer is not None:
+            writer.close()
+    if schema is None:  # pragma: no cover - pyreadstat yields at least one (empty) chunk
+        raise ValueError(f"{path}: no data")
+    return out
+
+
 def load_registers(folder: str | Path, engine: Engine, mode: str = "strict") -> Registers:
     """Open every contract table of a folder in the engine (validated first).
 
@@ -72,7 +129,9 @@ def load_registers(folder: str | Path, engine: Engine, mode: str = "strict") -> 
     from crimcareer.validation import prepare_folder
 
     folder = Path(folder)
-    parquet_folder, repair_log = prepare_folder(folder, mode=mode, work_dir=Path(engine._tmp.name))
+    parquet_folder, repair_log = prepare_folder(
+        folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine
+    )
     tables = {
         name: engine.read_parquet(path, name=name)
         for name, path in table_files(parquet_folder).items()
@@ -83,20 +142,64 @@ def load_registers(folder: str | Path, engine: Engine, mode: str = "strict") -> 
 
 def describe_folder(folder: str | Path) -> str:
     """A short text: each contract table present, its file and row count, and the cut-off."""
-    import pyarrow.parquet as pq
-
     folder = Path(folder)
+    if not folder.is_dir():
+        from crimcareer.validation import ContractReadError
+
+        raise ContractReadError(f"folder {folder} does not exist or is not a folder")
     lines = [f"register folder {folder}"]
     files = table_files(folder)
     for name, t in contract.TABLES.items():
         if name in files:
             p = files[name]
-            if p.suffix == ".parquet":
-                rows = f"{pq.ParquetFile(p).metadata.num_rows:,} rows"
-            else:
-                rows = "(not parquet: row count after conversion)"
+            try:
+                rows = f"{_row_count(p):,} rows"
+            except Exception:  # noqa: BLE001 - `crimcareer validate` says why
+                rows = "unreadable"
             lines.append(f"  {name:<17} {p.name:<26} {rows}")
         else:
             lines.append(f"  {name:<17} {'absent' + (' (REQUIRED)' if t.required else ''):<26}")
     lines.append(f"  cut-off: {read_cutoff(folder) or 'unknown (no meta.json)'}")
     return "\n".join(lines)
+
+
+def _row_count(path: Path) -> int:
+    """Data rows of a table file (parquet and .sav from metadata; CSV counted by DuckDB)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if path.suffix == ".sav":
+        import pyreadstat
+
+        return int(pyreadstat.read_sav(str(path), metadataonly=True)[1].number_rows or 0)
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.execute(f"SELECT count(*) FROM {csv_as_text(path)}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def csv_as_text(path: str | Path) -> str:
+    """DuckDB SQL reading a comma-separated UTF-8 file with a header, every column as text.
+
+    Column names come from the header line and DuckDB's sniffer is off: it read a file with one
+    short row as zero rows, silently. Malformed rows raise an error instead.
+    """
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise ValueError(f"{Path(path).name}: no header line")
+
+    def lit(v: object) -> str:
+        return "'" + str(v).replace("'", "''") + "'"
+
+    columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
+    return (
+        f"read_csv({lit(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
+        f"escape='\"', columns={columns})"
+    )

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -77,7 +78,9 @@ def run_study(
             sections.extend(result)
         if reg.repair_log:
             sections.append(_quality_section(reg, gate))
+        _declare_matching(gate, spec, ctx.cohort)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
+        _drop_untraceable_headlines(sections, gate)
 
     groups = {g: {"n": int((ctx.cohort.frame["group"] == g).sum())}
               for g in [spec.target.label, *spec.controls.groups]}
@@ -165,6 +168,42 @@ STEPS: list[tuple[str, Callable[[_Context], list[Section]]]] = [
 ]
 
 
+def _declare_matching(gate: Gate, spec: StudySpec, cohort: object) -> None:
+    """Tell the ledger what exact k:1 matching implies: each control group's count in a cell of a
+    matching variable (sex) is k times the offenders' count, so neither gives the other away."""
+    unmatched = getattr(cohort, "unmatched", {}) or {}
+    if spec.controls.method != "exact" or "sex" not in spec.controls.exact:
+        return
+    target = spec.target.label
+    for name, df in gate.tables.items():
+        if not {"variable", "group", "n"} <= set(df.columns):
+            continue
+        rows = df[df["variable"].isin(["male", "female"])]
+        for var in rows["variable"].unique():
+            have = set(rows.loc[rows["variable"] == var, "group"])
+            for g in spec.controls.groups:
+                if target in have and g in have and not unmatched.get(g):
+                    gate.declare_matched(Gate.ref(name, (var, target), "n"),
+                                         Gate.ref(name, (var, g), "n"), spec.controls.ratio,
+                                         why=f"{g} matched {spec.controls.ratio}:1 on sex")
+
+
+def _drop_untraceable_headlines(sections: list[Section], gate: Gate) -> None:
+    """A headline figure must still stand in a released cell after the final ledger audit (which
+    may withhold more cells); any that no longer does becomes null in results.json."""
+    for sec in sections:
+        released = [gate.tables[t] for t in sec.tables if t in gate.tables]
+        values = pd.concat([df.select_dtypes("number").stack() for df in released]) \
+            if released else pd.Series(dtype=float)
+        arr = values.to_numpy(dtype=float)
+        for fig in sec.headline.values():
+            for key, v in fig.items():
+                if v is None or not isinstance(v, (int, float)):
+                    continue
+                if not (np.isclose(arr, v, rtol=1e-9).any() or np.isclose(arr, 100 * v, rtol=1e-9).any()):
+                    fig[key] = None
+
+
 def _quality_section(reg: Registers, gate: Gate) -> Section:
     rows = pd.DataFrame([
         {"table": e.table, "column": getattr(e, "column", ""), "rule": e.rule,
@@ -174,12 +213,14 @@ def _quality_section(reg: Registers, gate: Gate) -> Section:
     gate.proportions("data_quality_repairs", rows)
     return Section(
         key="quality",
-        title={"en": "Data quality: rows dropped in repair mode",
-               "nl": "Datakwaliteit: rijen verwijderd in reparatiemodus"},
-        text={"en": "The study ran in repair mode: rows that broke the data contract were dropped. "
-                    "Each rule and the number of rows it dropped is listed below.",
+        title={"en": "Data quality: repairs in repair mode",
+               "nl": "Datakwaliteit: reparaties in reparatiemodus"},
+        text={"en": "The study ran in repair mode: rows that broke the data contract were dropped "
+                    "(and a missing optional column was filled with nulls). Each rule and the "
+                    "number of rows it touched is listed below.",
               "nl": "Het onderzoek draaide in reparatiemodus: rijen die het datacontract "
-                    "schonden zijn verwijderd. Hieronder per regel het aantal verwijderde rijen."},
+                    "schonden zijn verwijderd (en een ontbrekende optionele kolom is met lege "
+                    "waarden gevuld). Hieronder per regel het aantal geraakte rijen."},
         tables=["data_quality_repairs"],
     )
 

@@ -1,0 +1,360 @@
+"""The probation-advice monitor: was a probation advice requested and delivered for every case?
+
+Cases monitored (all cohort-sized, built as Ibis expressions and fetched once):
+- DSE index cases (the cohort's ``index_case_id``);
+- CC index cases: a criminal control has no index case in the cohort frame, so we take their
+  first counted case (by offence date, then case id) of a category outside
+  ``spec.controls.exclude_categories`` whose registration date (else offence date) lies in the
+  target period -- the case that made them a criminal control;
+- repeat trafficking cases: later counted cases of DSE offenders in ``spec.careers.trafficking_categories``
+  with an offence date after the index date.
+
+A case counts as *requested* when any advice row for it has a request date (or a delivery date),
+*delivered* when any row has a delivery date. Days are counted from the case's registration date
+(null when the case has no registration date). Coverage is released by year of registration (else
+offence), sex and age group against ``spec.probation.target``; the person-level list of cases
+without a (delivered) advice goes only to OUT/internal/missing_advice.csv.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import altair as alt
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from crimcareer.disclosure import Gate
+from crimcareer.engine import Engine, age_in_years, days_between
+from crimcareer.report.figures import save_chart
+from crimcareer.report.section import Figure, Section
+from crimcareer.study.cohort import counted_cases, registered_within
+from crimcareer.study.spec import StudySpec
+
+AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
+MEASURES = ("requested", "delivered")
+
+LABELS: dict[str, tuple[str, str]] = {
+    "requested": ("Advice requested", "Advies aangevraagd"),
+    "delivered": ("Advice delivered", "Advies uitgebracht"),
+    "days_to_request": ("Days from registration to request", "Dagen van inschrijving tot aanvraag"),
+    "days_to_delivery": ("Days from registration to delivery", "Dagen van inschrijving tot uitbrengen"),
+    "advice": ("Advice type", "Soort advies"),
+    "kind": ("Case", "Zaak"),
+    "index": ("Index case", "Indexzaak"),
+    "repeat": ("Repeat trafficking case", "Herhaalde mensenhandelzaak"),
+    "year": ("Year of registration", "Jaar van inschrijving"),
+    "age_group": ("Age at offence", "Leeftijd bij delict"),
+    "sex": ("Sex", "Geslacht"),
+    "target": ("Target", "Doel"),
+    "coverage": ("Coverage", "Dekking"),
+}
+
+
+def _counted_cases(reg, spec: StudySpec) -> ir.Table:
+    return counted_cases(reg.cases, spec)
+
+
+def monitored_cases(reg, cohort: ir.Table, spec: StudySpec) -> ir.Table:
+    """One row per monitored case: person_id, group, kind (index/repeat), case_id and case dates."""
+    cases = reg.cases
+    people = cohort.select("person_id", "group", "index_date", "index_case_id", "sex", "birth_date")
+
+    dse = people.filter((people.group == "DSE") & people.index_case_id.notnull())
+    idx = dse.join(cases, dse.index_case_id == cases.case_id).select(
+        "person_id", "group", "case_id", "offence_date", "registration_date", "sex", "birth_date",
+        kind=ibis.literal("index"))
+
+    counted = _counted_cases(reg, spec)
+    cc_cases = counted.filter(
+        ~counted.offence_category.isin(list(spec.controls.exclude_categories)),
+        registered_within(counted, spec.target.period))
+    cc = people.filter(people.group == "CC")
+    ccj = cc.join(cc_cases, cc.person_id == cc_cases.person_id).select(
+        cc.person_id, cc.group, cc_cases.case_id, cc_cases.offence_date, cc_cases.registration_date,
+        cc.sex, cc.birth_date)
+    w = ibis.window(group_by="person_id", order_by=["offence_date", "case_id"])
+    cc_first = ccj.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0).drop("_rn")
+    cc_first = cc_first.mutate(kind=ibis.literal("index"))
+
+    traf = counted.filter(counted.offence_category.isin(list(spec.careers.trafficking_categories)))
+    rj = dse.join(traf, dse.person_id == traf.person_id)
+    rep = rj.filter(rj.offence_date > rj.index_date, rj.case_id != rj.index_case_id).select(
+        dse.person_id, dse.group, traf.case_id, traf.offence_date, traf.registration_date, dse.sex,
+        dse.birth_date, kind=ibis.literal("repeat"))
+    return ibis.union(idx, cc_first, rep)
+
+
+def advice_per_case(advice: ir.Table) -> ir.Table:
+    """One row per case with advice rows: first request and delivery dates and the advice type.
+
+    The advice type is taken from the first delivered row (else the first requested row).
+    """
+    a = advice.mutate(_req=advice.requested_date.coalesce(advice.delivered_date))
+    w = ibis.window(group_by="case_id", order_by=[a.delivered_date.isnull(), a.delivered_date,
+                                                  a._req.isnull(), a._req, a.advice])
+    first = a.mutate(_rn=ibis.row_number().over(w)).filter(ibis._._rn == 0).select(
+        "case_id", first_advice="advice")
+    dates = a.group_by("case_id").aggregate(requested_date=a._req.min(),
+                                            delivered_date=a.delivered_date.min())
+    j = dates.join(first, dates.case_id == first.case_id)
+    return j.select(dates.case_id, dates.requested_date, dates.delivered_date,
+                    advice=j.first_advice)
+
+
+def advice_cases(reg, cohort: ir.Table, spec: StudySpec) -> ir.Table:
+    """Monitored cases with requested/delivered flags, days from registration and advice type."""
+    m = monitored_cases(reg, cohort, spec)
+    a = advice_per_case(reg.probation_advice)
+    j = m.left_join(a, m.case_id == a.case_id)
+    return j.select(
+        *[j[c] for c in m.columns],
+        year=j.registration_date.coalesce(j.offence_date).year().cast("int32"),
+        age=age_in_years(j.birth_date, j.offence_date),
+        requested=j.requested_date.notnull(),
+        delivered=j.delivered_date.notnull(),
+        requested_date=j.requested_date,
+        delivered_date=j.delivered_date,
+        days_to_request=days_between(j.registration_date, j.requested_date),
+        days_to_delivery=days_between(j.registration_date, j.delivered_date),
+        advice=j.advice,
+    ).drop("birth_date")
+
+
+def age_group(age: pd.Series) -> pd.Series:
+    """Age groups <18, 18-24, 25-34, 35-44, 45+ (missing age: 'unknown')."""
+    out = pd.Series("unknown", index=age.index, dtype=object)
+    for lo, hi, name in AGE_GROUPS:
+        out[(age >= lo) & (age <= hi)] = name
+    return out
+
+
+def coverage_table(cases: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Requested and delivered shares with Wilson 95% CIs per group x kind x `by` (long form, n/N)."""
+    keys = ["group", "kind", *by]
+    rows = []
+    for key, g in cases.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        N = int(g["case_id"].nunique())
+        for measure in MEASURES:
+            n = int(g.loc[g[measure], "case_id"].nunique())
+            lo, hi = proportion_confint(n, N, method="wilson") if N else (np.nan, np.nan)
+            rows.append({**dict(zip(keys, key)), "measure": measure, "n": n, "N": N,
+                         "pct": 100 * n / N if N else np.nan, "ci_low": 100 * lo, "ci_high": 100 * hi})
+    return pd.DataFrame(rows)
+
+
+def _days_table(cases: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    rows, values = [], []
+    for (group, kind), g in cases.groupby(["group", "kind"], sort=True):
+        for col in ("days_to_request", "days_to_delivery"):
+            v = g[col].dropna().to_numpy(float)
+            rows.append({"group": group, "kind": kind, "measure": col, "persons": len(v),
+                         "mean": v.mean() if len(v) else np.nan,
+                         "sd": v.std(ddof=1) if len(v) > 1 else np.nan})
+            values.append(v)
+    return pd.DataFrame(rows), values
+
+
+def _advice_type_table(cases: pd.DataFrame) -> pd.DataFrame:
+    d = cases[cases["delivered"]]
+    rows = []
+    for (group, kind), g in d.groupby(["group", "kind"], sort=True):
+        N = len(g)
+        for adv, n in g["advice"].fillna("unknown").value_counts().sort_index().items():
+            rows.append({"group": group, "kind": kind, "advice": adv, "n": int(n), "N": N,
+                         "pct": 100 * n / N})
+    return pd.DataFrame(rows, columns=["group", "kind", "advice", "n", "N", "pct"])
+
+
+COVERAGE_KEYS = ["group", "kind", "breakdown", "level", "measure"]
+YEAR_KEYS = ["group", "kind", "year", "measure"]
+ADVICE_KEYS = ["group", "kind", "advice"]
+
+
+def _ref(table: str, values: Iterable, col: str) -> tuple[str, str, str]:
+    """A ledger cell reference: the gate keys rows by their key columns joined with '|'."""
+    return (table, "|".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                            for v in values), col)
+
+
+def _declare_probation_relations(gate: Gate, overall: pd.DataFrame, by_year: pd.DataFrame,
+                                 advice_types: pd.DataFrame) -> None:
+    """Tell the gate's ledger which released counts add up to which (so differencing is audited)."""
+    cov = "probation_coverage"
+    for (g, k), _ in overall.groupby(["group", "kind"], sort=True):
+        for m in MEASURES:
+            for col in ("n", "N"):
+                total = _ref(cov, (g, k, "all", "all", m), col)
+                for breakdown in ("sex", "age_group"):
+                    lv = overall[(overall.group == g) & (overall.kind == k) & (overall.breakdown == breakdown)
+                                 & (overall.measure == m)]["level"]
+                    if lv.empty:
+                        continue
+                    gate.declare_total(total, [_ref(cov, (g, k, breakdown, x, m), col) for x in lv],
+                                       f"{breakdown} groups add up to all ({g}, {k}, {m}, {col})")
+                yr = by_year[(by_year.group == g) & (by_year.kind == k) & (by_year.measure == m)]["year"]
+                gate.declare_total(total, [_ref("probation_coverage_by_year", (g, k, y, m), col) for y in yr],
+                                   f"years add up to all ({g}, {k}, {m}, {col})")
+        gate.declare_equal(_ref(cov, (g, k, "all", "all", "requested"), "N"),
+                           _ref(cov, (g, k, "all", "all", "delivered"), "N"), "same cases")
+        a = advice_types[(advice_types.group == g) & (advice_types.kind == k)]
+        if len(a):
+            gate.declare_equal(_ref("probation_advice_type", (g, k, a["advice"].iloc[0]), "N"),
+                               _ref(cov, (g, k, "all", "all", "delivered"), "n"),
+                               "advice types are counted among delivered advices")
+
+
+def _share(df: pd.DataFrame, **where) -> float | None:
+    m = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        m &= (df[k] == v).to_numpy()
+    if not m.any():
+        return None
+    v = df.loc[m, "pct"].iloc[0]
+    return None if pd.isna(v) else float(v) / 100
+
+
+def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, engine: Engine,
+                      out_dir: str | Path) -> Section:
+    """The probation-advice monitor as a report section (released through the gate)."""
+    out_dir = Path(out_dir)
+    title = {"en": "Probation advice monitor", "nl": "Monitor reclasseringsadvies"}
+    target = spec.probation.target
+    if not reg.has("probation_advice"):
+        return Section("probation", title, {
+            "en": "Probation advice data are not available in this register folder.",
+            "nl": "Gegevens over reclasseringsadviezen zijn niet beschikbaar in deze registermap."},
+            extra={"probation": {"available": False, "requested": None, "delivered": None,
+                                 "by_year": {}, "target": target}})
+
+    cols = ["person_id", "group", "index_date", "index_case_id", "sex", "birth_date"]
+    coh = cohort[cols].copy()
+    coh["index_case_id"] = coh["index_case_id"].astype(object).where(coh["index_case_id"].notna(), None)
+    for c in ("index_date", "birth_date"):
+        coh[c] = pd.to_datetime(coh[c]).dt.date
+    coh_t = engine.from_pandas(_typed_cohort(coh))
+    cases = engine.to_pandas(advice_cases(reg, coh_t, spec))
+    cases["requested"] = cases["requested"].astype(bool)
+    cases["delivered"] = cases["delivered"].astype(bool)
+    cases["age_group"] = age_group(cases["age"])
+    cases["sex"] = cases["sex"].fillna("unknown")
+    cases["all"] = "all"
+
+    parts = []
+    for breakdown in ("all", "sex", "age_group"):
+        # repeat cases are few: only their total (and years) are released, so that small sex or
+        # age cells do not force the total itself into secondary suppression
+        sub = cases if breakdown == "all" else cases[cases["kind"] == "index"]
+        t = coverage_table(sub, [breakdown]).rename(columns={breakdown: "level"})
+        t.insert(2, "breakdown", breakdown)
+        parts.append(t)
+    overall = pd.concat(parts, ignore_index=True)
+    overall["target_pct"] = 100 * target
+    by_year = coverage_table(cases, ["year"])
+    by_year["target_pct"] = 100 * target
+    advice_types = _advice_type_table(cases)
+    _declare_probation_relations(gate, overall, by_year, advice_types)
+    rel_cov = gate.proportions("probation_coverage", overall, estimate_cols=["pct", "ci_low", "ci_high"],
+                               key_cols=COVERAGE_KEYS)
+    rel_year = gate.proportions("probation_coverage_by_year", by_year,
+                                estimate_cols=["pct", "ci_low", "ci_high"], key_cols=YEAR_KEYS)
+    days, values = _days_table(cases)
+    gate.magnitudes("probation_days", days, values, stat_cols=("persons", "mean", "sd"))
+    gate.proportions("probation_advice_type", advice_types, estimate_cols=["pct"],
+                     key_cols=ADVICE_KEYS, partition_by=["group", "kind"])
+
+    figures = []
+    plot = rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].dropna(subset=["pct"])
+    if len(plot):
+        base = alt.Chart(plot).encode(
+            x=alt.X("year:O", title="Year of registration / jaar van inschrijving"),
+            y=alt.Y("pct:Q", title="Coverage (%) / dekking (%)", scale=alt.Scale(domain=[0, 100])),
+            color=alt.Color("measure:N", title=""))
+        rule = alt.Chart(pd.DataFrame({"target": [100 * target]})).mark_rule(
+            strokeDash=[4, 4], color="grey").encode(y="target:Q")
+        chart = (base.mark_line(point=True) + base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+                 + rule).properties(width=420, height=260,
+                                    title="Probation advice for DSE index cases / reclasseringsadvies")
+        rel = save_chart(chart, out_dir, "probation_coverage_by_year")
+        gate.figure("probation_coverage_by_year_plot", ["probation_coverage_by_year"], [rel])
+        figures.append(Figure("probation_coverage_by_year_plot", rel,
+                              {"en": "Probation advice requested and delivered by year (DSE index cases)",
+                               "nl": "Reclasseringsadvies aangevraagd en uitgebracht per jaar (DSE-indexzaken)"},
+                              ["probation_coverage_by_year"]))
+
+    missing = cases[~cases["requested"] | ~cases["delivered"]][
+        ["person_id", "group", "kind", "case_id", "offence_date", "registration_date", "requested",
+         "delivered", "requested_date"]].sort_values(["group", "kind", "person_id", "case_id"])
+    internal = out_dir / "internal"
+    internal.mkdir(parents=True, exist_ok=True)
+    marker = internal / "NOT_FOR_EXPORT.txt"
+    if not marker.exists():
+        marker.write_text("Person-level files: NOT FOR EXPORT. Never leave the secure environment.\n")
+    missing.to_csv(internal / "missing_advice.csv", index=False)
+
+    req = _share(rel_cov, group="DSE", kind="index", breakdown="all", measure="requested")
+    dlv = _share(rel_cov, group="DSE", kind="index", breakdown="all", measure="delivered")
+    years = {}
+    for _, r in rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].iterrows():
+        years.setdefault(str(int(r["year"])), {})[r["measure"]] = None if pd.isna(r["pct"]) else float(r["pct"]) / 100
+    extra = {"probation": {
+        "available": True, "target": target, "requested": req, "delivered": dlv, "by_year": years,
+        "cc": {m: _share(rel_cov, group="CC", kind="index", breakdown="all", measure=m) for m in MEASURES},
+        "repeat": {m: _share(rel_cov, group="DSE", kind="repeat", breakdown="all", measure=m) for m in MEASURES},
+    }}
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.0f}%"
+    gap_en = "meets" if (dlv is not None and dlv >= target) else "falls short of"
+    gap_nl = "haalt" if (dlv is not None and dlv >= target) else "haalt niet"
+    text = {
+        "en": (f"For each {spec.target.label} offender's index case we checked whether the probation "
+               f"service was asked for an advice and whether it delivered one. A probation advice was "
+               f"requested for {pct(req)} and delivered for {pct(dlv)} of the index cases; this "
+               f"{gap_en} the target of {100 * target:.0f}%. For criminal controls (their first counted "
+               f"case registered in the study period) the shares are {pct(extra['probation']['cc']['requested'])} "
+               f"and {pct(extra['probation']['cc']['delivered'])}; for later (repeat) trafficking cases "
+               f"of the offenders {pct(extra['probation']['repeat']['requested'])} and "
+               f"{pct(extra['probation']['repeat']['delivered'])}. Days are counted from the case's "
+               f"registration date. Coverage is shown by year of registration, sex and age group; cells "
+               f"with fewer than {gate.rules.min_persons} cases (or missing advices) are suppressed. The "
+               f"list of cases without an advice stays in the secure environment."),
+        "nl": (f"Voor de indexzaak van elke {spec.target.label}-dader is nagegaan of de reclassering om een "
+               f"advies is gevraagd en of zij dat heeft uitgebracht. Een reclasseringsadvies werd "
+               f"aangevraagd voor {pct(req)} en uitgebracht voor {pct(dlv)} van de indexzaken; dit "
+               f"{gap_nl} het doel van {100 * target:.0f}%. Voor criminele controles (hun eerste "
+               f"meetellende zaak ingeschreven in de onderzoeksperiode) zijn de aandelen "
+               f"{pct(extra['probation']['cc']['requested'])} en {pct(extra['probation']['cc']['delivered'])}; "
+               f"voor latere (herhaalde) mensenhandelzaken van de daders "
+               f"{pct(extra['probation']['repeat']['requested'])} en "
+               f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
+               f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; cellen "
+               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn onderdrukt. De "
+               f"lijst van zaken zonder advies blijft in de beveiligde omgeving."),
+    }
+    tables = ["probation_coverage", "probation_coverage_by_year", "probation_days", "probation_advice_type"]
+    titles = {
+        "probation_coverage": {"en": "Probation advice requested and delivered, by sex and age group",
+                               "nl": "Reclasseringsadvies aangevraagd en uitgebracht, naar geslacht en leeftijd"},
+        "probation_coverage_by_year": {"en": "Probation advice coverage by year of registration",
+                                       "nl": "Dekking reclasseringsadvies per jaar van inschrijving"},
+        "probation_days": {"en": "Days from registration to request and to delivery",
+                           "nl": "Dagen van inschrijving tot aanvraag en tot uitbrengen"},
+        "probation_advice_type": {"en": "Type of advice delivered", "nl": "Soort uitgebracht advies"},
+    }
+    return Section("probation", title, text, tables=tables, table_titles=titles, figures=figures,
+                   extra=extra)
+
+
+def _typed_cohort(coh: pd.DataFrame):
+    """The cohort columns with explicit types (an all-null column would have no type in the engine)."""
+    import pyarrow as pa
+
+    schema = pa.schema([("person_id", pa.string()), ("group", pa.string()), ("index_date", pa.date32()),
+                        ("index_case_id", pa.string()), ("sex", pa.string()), ("birth_date", pa.date32())])
+    return pa.Table.from_pandas(coh, schema=schema, preserve_index=False)

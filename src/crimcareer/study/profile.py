@@ -1,0 +1,858 @@
+"""The high-risk youth profile: who among young people becomes a target (DSE) offender?
+
+Engine side (Ibis, whole population): :func:`youth_population` and :func:`youth_features` measure
+everyone aged ``spec.profile.min_age..max_age`` on a reference date, using only events dated
+strictly before that date, and mark whether a counted target case follows within
+``spec.profile.horizon_years``. :func:`case_control_sample` reduces this to all cases plus a seeded
+hash sample of non-cases with inverse-probability weights before anything goes to pandas.
+
+Model side (pandas, sample-sized): a weighted logistic regression (statsmodels) on transparent
+binary risk factors plus age, a points score derived from it (one point ~ 10% higher odds),
+temporal validation on a later reference date (AUC with DeLong CI, calibration intercept/slope and
+plot, flagged per 10,000 / sensitivity / PPV per threshold) and a fairness audit by sex and
+migration background. Sex and migration background are never predictors.
+
+Only aggregated, gate-released numbers leave the tool; per-person scores go to OUT/internal/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import altair as alt
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.special import expit, logit
+from scipy.stats import norm, rankdata
+
+from crimcareer.disclosure import Gate
+from crimcareer.engine import Engine, add_years, age_in_years
+from crimcareer.report.figures import save_chart
+from crimcareer.report.section import Figure, Section
+from crimcareer.study.cohort import counted_cases, target_cases
+from crimcareer.study.spec import StudySpec
+
+# Ages (in completed years on the reference date) from which a missing diploma counts as
+# missing school progress: most pupils hold a vmbo/havo diploma by 18 and a startkwalificatie
+# (havo, vwo, mbo2+) by 20. A coarse proxy: the registers hold diplomas, not school enrolment.
+SCHOOL_PROGRESS_AGE = 18
+STARTKWALIFICATIE_PROFILE_AGE = 20
+EARLY_ONSET_AGE = 16  # first counted case before this age
+MANY_PRIOR_CASES = 3
+# One point of the score is worth log(1.1) on the log-odds scale: "each point ~ 10% higher odds".
+POINT_LOG_ODDS = math.log(1.1)
+DEFAULT_MAX_NONCASES = 200_000
+
+LABELS: dict[str, tuple[str, str]] = {
+    "age": ("Age (years above the youngest age)", "Leeftijd (jaren boven de jongste leeftijd)"),
+    "prior_case": ("Own counted case before the reference date", "Eigen meetellende zaak vóór de peildatum"),
+    "prior_cases_3plus": (f"{MANY_PRIOR_CASES} or more own counted cases", f"{MANY_PRIOR_CASES} of meer eigen meetellende zaken"),
+    "early_onset": (f"First counted case before age {EARLY_ONSET_AGE}", f"Eerste meetellende zaak vóór {EARLY_ONSET_AGE} jaar"),
+    "criminal_family": ("Criminal parent, sibling or (ex-)partner", "Criminele ouder, broer/zus of (ex-)partner"),
+    "criminal_parent": ("Criminal parent", "Criminele ouder"),
+    "criminal_sibling": ("Criminal sibling", "Criminele broer of zus"),
+    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of -zus"),
+    "criminal_partner": ("Criminal (ex-)partner", "Criminele (ex-)partner"),
+    "criminal_grandparent": ("Criminal grandparent", "Criminele grootouder"),
+    "criminal_child": ("Criminal child", "Crimineel kind"),
+    "criminal_grandchild": ("Criminal grandchild", "Crimineel kleinkind"),
+    "criminal_other_family": ("Criminal other relative", "Criminele andere verwant"),
+    "criminal_household": ("Criminal household member", "Crimineel huisgenoot"),
+    "criminal_neighbours": ("Criminal neighbour", "Criminele buur"),
+    "criminal_school": ("Criminal classmate", "Criminele klasgenoot"),
+    "criminal_work": ("Criminal colleague", "Criminele collega"),
+    "no_school_progress": (f"No diploma above primary at age {SCHOOL_PROGRESS_AGE}+", f"Geen diploma boven basisonderwijs op {SCHOOL_PROGRESS_AGE}+ jaar"),
+    "no_startkwalificatie": (f"No startkwalificatie at age {STARTKWALIFICATIE_PROFILE_AGE}+", f"Geen startkwalificatie op {STARTKWALIFICATIE_PROFILE_AGE}+ jaar"),
+    "youth_care": ("Youth care measure before the reference date", "Jeugdhulpmaatregel vóór de peildatum"),
+    "single_parent_childhood": ("Grew up (partly) in a single-parent household", "(Deels) opgegroeid in een eenoudergezin"),
+    "intercept": ("Intercept", "Constante"),
+    "outcome": ("Target offence within the horizon", "Doelgroepdelict binnen de horizon"),
+    "predicted": ("Mean predicted risk", "Gemiddeld voorspeld risico"),
+    "observed": ("Observed share", "Waargenomen aandeel"),
+    "flagged": ("Flagged (share of young people)", "Gemarkeerd (aandeel jongeren)"),
+    "sensitivity": ("Sensitivity", "Sensitiviteit"),
+    "ppv": ("Positive predictive value", "Positief voorspellende waarde"),
+    "fpr": ("False positive rate", "Fout-positief percentage"),
+    "fnr": ("False negative rate", "Fout-negatief percentage"),
+    "sex": ("Sex", "Geslacht"),
+    "migration_background": ("Migration background", "Migratieachtergrond"),
+}
+
+
+def _label(key: str) -> dict[str, str]:
+    en, nl = LABELS.get(key, (key, key))
+    return {"en": en, "nl": nl}
+
+
+# -- cases: the study's definitions (crimcareer.study.cohort) ----------------------------------------
+def _counted_cases(reg, spec: StudySpec) -> ir.Table:
+    return counted_cases(reg.cases, spec)
+
+
+def _target_type_cases(reg, spec: StudySpec) -> ir.Table:
+    """Counted cases of the target's categories and domestic rule, whatever their registration date."""
+    c = counted_cases(reg.cases, spec)
+    cond = c.offence_category.isin(list(spec.target.offence_categories))
+    if spec.target.domestic is not None:  # as cohort.target_cases: a null `domestic` never counts
+        cond = cond & (c.domestic.fill_null(not spec.target.domestic) == spec.target.domestic)
+    return c.filter(cond)
+
+
+def _target_cases(reg, spec: StudySpec) -> ir.Table:
+    """Counted target (DSE) cases: categories, domestic rule and registration period."""
+    return target_cases(reg.cases, spec)
+
+
+# -- engine side ------------------------------------------------------------------------------------
+def youth_population(reg, spec: StudySpec, reference_date: dt.date) -> ir.Table:
+    """Everyone aged min_age..max_age on the reference date, alive and resident, not yet a target offender.
+
+    Persons with a counted target-type case dated before the reference date are left out: the
+    profile predicts a first target offence.
+    """
+    p = reg.persons
+    ref = ibis.date(reference_date)
+    age = age_in_years(p.birth_date, ref)
+    pop = p.filter(
+        p.birth_date < ref,
+        p.death_date.isnull() | (p.death_date > ref),
+        p.emigration_date.isnull() | (p.emigration_date > ref),
+        age >= spec.profile.min_age,
+        age <= spec.profile.max_age,
+    ).select("person_id", "birth_date", "sex", "migration_background", "origin_group", age=age)
+    tt = _target_type_cases(reg, spec)
+    prior_target = tt.filter(tt.offence_date < ref).select("person_id").distinct()
+    return pop.anti_join(prior_target, "person_id")
+
+
+def _flags_by_person(base: ir.Table, flags: ir.Table, cols: Iterable[str], fill=False) -> ir.Table:
+    """Left-join per-person flags onto base, filling missing persons with `fill`."""
+    cols = list(cols)
+    j = base.left_join(flags, base.person_id == flags.person_id)
+    keep = [j[c] for c in base.columns]
+    add = {c: (j[c].fill_null(fill) if fill is not None else j[c]) for c in cols}
+    return j.select(*keep, **add)
+
+
+def youth_features(
+    reg,
+    spec: StudySpec,
+    reference_date: dt.date,
+    layers: list[str] | None = None,
+) -> ir.Table:
+    """Per young person: risk factors measured on the reference date (events strictly before it) and the outcome.
+
+    `layers`: network layers present in the relations table (default: spec.factors.network_layers);
+    criminal-alter flags of absent layers and features of absent optional tables are null.
+    """
+    ref = ibis.date(reference_date)
+    pop = youth_population(reg, spec, reference_date)
+    layers = list(spec.factors.network_layers if layers is None else layers)
+
+    counted = _counted_cases(reg, spec)
+    before = counted.filter(counted.offence_date < ref)
+
+    # own counted cases
+    own = before.group_by("person_id").aggregate(
+        n_prior_cases=before.case_id.count(), first_case_date=before.offence_date.min()
+    )
+    j = pop.left_join(own, pop.person_id == own.person_id)
+    t = j.select(
+        *[j[c] for c in pop.columns],
+        n_prior_cases=j.n_prior_cases.fill_null(0).cast("int64"),
+        age_first_case=age_in_years(j.birth_date, j.first_case_date),
+    )
+    t = t.mutate(
+        prior_case=t.n_prior_cases >= 1,
+        prior_cases_3plus=t.n_prior_cases >= MANY_PRIOR_CASES,
+        early_onset=(t.age_first_case < EARLY_ONSET_AGE).fill_null(False),
+    )
+
+    # criminal alters: ties started before the reference date (ended ties and ex-partners count),
+    # alter with a counted case dated before it
+    fam = list(spec.factors.family_relations)
+    r = reg.relations
+    r = r.filter(
+        r.start_date.isnull() | (r.start_date < ref),
+        ((r.layer == "family") & r.relation.isin(fam)) | r.layer.isin(layers or ["__none__"]),
+    )
+    r = r.semi_join(pop, r.person_id == pop.person_id)
+    crim = before.select(alter_id=before.person_id).distinct()
+    r = r.semi_join(crim, r.alter_id == crim.alter_id)
+    aggs = {f"criminal_{rel}": ((r.layer == "family") & (r.relation == rel)).any() for rel in fam}
+    aggs["criminal_family"] = ((r.layer == "family") & r.relation.isin(fam)).any()
+    for layer in layers:
+        aggs[f"criminal_{layer}"] = (r.layer == layer).any()
+    alters = r.group_by("person_id").aggregate(**aggs)
+    t = _flags_by_person(t, alters, aggs.keys())
+    for layer in spec.factors.network_layers:
+        if layer not in layers:
+            t = t.mutate(**{f"criminal_{layer}": ibis.null("boolean")})
+
+    # education: diplomas dated before the reference date
+    if reg.has("education"):
+        e = reg.education
+        e = e.filter(e.diploma_date < ref)
+        skq = list(spec.factors.startkwalificatie_levels)
+        edu = e.group_by("person_id").aggregate(
+            _any_diploma=(e.level != "primary").any(), _skq=e.level.isin(skq).any()
+        )
+        t = _flags_by_person(t, edu, ["_any_diploma", "_skq"])
+        t = t.mutate(
+            no_school_progress=(t.age >= SCHOOL_PROGRESS_AGE) & ~t._any_diploma,
+            no_startkwalificatie=(t.age >= STARTKWALIFICATIE_PROFILE_AGE) & ~t._skq,
+        ).drop("_any_diploma", "_skq")
+    else:
+        t = t.mutate(no_school_progress=ibis.null("boolean"),
+                     no_startkwalificatie=ibis.null("boolean"))
+
+    if reg.has("youth_care"):
+        y = reg.youth_care
+        yc = y.filter(y.start_date < ref).select("person_id").distinct().mutate(youth_care=ibis.literal(True))
+        t = _flags_by_person(t, yc, ["youth_care"])
+    else:
+        t = t.mutate(youth_care=ibis.null("boolean"))
+
+    if reg.has("households"):
+        h = reg.households
+        h = h.filter(h.role == "child", h.household_type == "single_parent", h.start_date < ref)
+        births = pop.select(pid=pop.person_id, birth=pop.birth_date)
+        hb = h.join(births, h.person_id == births.pid)
+        hb = hb.filter(hb.start_date < add_years(hb.birth, spec.factors.childhood_age))
+        sp = hb.select("person_id").distinct().mutate(single_parent_childhood=ibis.literal(True))
+        t = _flags_by_person(t, sp, ["single_parent_childhood"])
+    else:
+        t = t.mutate(single_parent_childhood=ibis.null("boolean"))
+
+    # outcome: a counted target (DSE) case with offence date in [ref, ref + horizon)
+    tc = _target_cases(reg, spec)
+    horizon_end = add_years(ref, spec.profile.horizon_years)
+    out = tc.filter(tc.offence_date >= ref, tc.offence_date < horizon_end)
+    out = out.select("person_id").distinct().mutate(outcome=ibis.literal(True))
+    return _flags_by_person(t, out, ["outcome"])
+
+
+def _sample_key(person_id: ir.StringValue, seed: int, reference_date: dt.date) -> ir.StringValue:
+    """First 8 hex digits of md5('<seed>:<date>:' || person_id): the same on DuckDB and Spark."""
+    return (ibis.literal(f"{seed}:{reference_date.isoformat()}:") + person_id).hexdigest("md5").substr(0, 8)
+
+
+def sample_threshold(fraction: float) -> str:
+    """The 8-hex-digit key below which a person is sampled with probability `fraction`."""
+    return format(min(int(round(fraction * 16**8)), 16**8 - 1), "08x") if fraction < 1 else "g"
+
+
+def case_control_sample(
+    features: ir.Table,
+    max_noncases: int,
+    seed: int,
+    reference_date: dt.date,
+) -> tuple[ir.Table, int, int]:
+    """All cases plus a seeded hash sample of about max_noncases non-cases, with weights.
+
+    Returns (sample with `weight`, number of persons, number of cases). Non-cases get weight
+    N_noncases / n_sampled_noncases (the realised inverse sampling fraction), cases weight 1.
+    """
+    counts = features.aggregate(n=features.person_id.count(),
+                                cases=features.outcome.cast("int64").sum()).execute()
+    n_persons = int(counts["n"].iloc[0])
+    n_cases = int(counts["cases"].fillna(0).iloc[0])
+    n_non = n_persons - n_cases
+    fraction = 1.0 if n_non <= max_noncases else max_noncases / n_non
+    key = _sample_key(features.person_id, seed, reference_date)
+    keep = features.outcome | (key < sample_threshold(fraction))
+    sample = features.filter(keep)
+    n_sampled_non = int(sample.filter(~sample.outcome).count().execute())
+    w_non = n_non / n_sampled_non if n_sampled_non else 1.0
+    sample = sample.mutate(weight=sample.outcome.ifelse(1.0, float(w_non)))
+    return sample, n_persons, n_cases
+
+
+def profile_frame(
+    reg,
+    spec: StudySpec,
+    reference_date: dt.date,
+    engine: Engine,
+    layers: list[str] | None = None,
+    max_noncases: int = DEFAULT_MAX_NONCASES,
+) -> pd.DataFrame:
+    """The engine-reduced, weighted person frame (all cases + sampled non-cases) for one date."""
+    feats = engine.materialize(youth_features(reg, spec, reference_date, layers))
+    sample, _, _ = case_control_sample(feats, max_noncases, spec.study.seed, reference_date)
+    df = engine.to_pandas(sample)
+    df["outcome"] = df["outcome"].astype(bool)
+    return df.sort_values("person_id").reset_index(drop=True)
+
+
+# -- model ------------------------------------------------------------------------------------------
+def candidate_predictors(spec: StudySpec) -> list[str]:
+    """Predictor columns considered for the model (sex and migration background never are)."""
+    fam = [f"criminal_{r}" for r in spec.factors.family_relations]
+    net = [f"criminal_{layer}" for layer in spec.factors.network_layers]
+    return ["age", "prior_case", "prior_cases_3plus", "early_onset", *fam, *net,
+            "no_school_progress", "no_startkwalificatie", "youth_care", "single_parent_childhood"]
+
+
+@dataclass
+class ProfileModel:
+    """A fitted profile model: coefficients, the points per predictor and what was left out."""
+
+    predictors: list[str]
+    params: pd.Series
+    bse: pd.Series
+    points: dict[str, int]
+    min_age: int
+    n_obs: int
+    df_resid: float
+    category_counts: dict[str, int]
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    def design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's design matrix for a frame (age centred at the youngest age)."""
+        X = pd.DataFrame(index=frame.index)
+        for p in self.predictors:
+            if p == "age":
+                X[p] = frame["age"].astype(float) - self.min_age
+            else:
+                X[p] = frame[p].fillna(False).astype(float)
+        return X
+
+    def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
+        """Log-odds of the outcome per person."""
+        X = self.design(frame)
+        return self.params["intercept"] + X.to_numpy() @ self.params[self.predictors].to_numpy()
+
+    def predicted_risk(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted probability of a target offence within the horizon, per person."""
+        return expit(self.linear_predictor(frame))
+
+    def points_score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Integer points per person: the sum of each present factor's points."""
+        X = self.design(frame)
+        pts = np.array([self.points[p] for p in self.predictors], dtype=float)
+        return (X.to_numpy() @ pts).round().astype(int)
+
+    def risk_of_points(self, points: np.ndarray | int) -> np.ndarray:
+        """Risk implied by a points total (intercept plus points times POINT_LOG_ODDS)."""
+        return expit(self.params["intercept"] + POINT_LOG_ODDS * np.asarray(points, dtype=float))
+
+
+def fit_profile_model(
+    frame: pd.DataFrame,
+    predictors: list[str],
+    min_age: int,
+    min_cell: int = 10,
+) -> ProfileModel:
+    """Weighted logistic regression (statsmodels GLM, robust SEs) with a points score.
+
+    Binary predictors are dropped when absent (all null), or when any cell of their 2x2 table
+    with the outcome has fewer than `min_cell` persons (disclosure, and quasi-separation).
+    """
+    y = frame["outcome"].astype(bool).to_numpy()
+    w = frame["weight"].astype(float).to_numpy() if "weight" in frame else np.ones(len(frame))
+    kept, dropped, counts = [], {}, {}
+    for p in predictors:
+        if p not in frame or frame[p].isna().all():
+            dropped[p] = "not available"
+            continue
+        if p == "age":
+            kept.append(p)
+            continue
+        x = frame[p].fillna(False).astype(bool).to_numpy()
+        cells = {"case&1": int((x & y).sum()), "case&0": int((~x & y).sum()),
+                 "noncase&1": int((x & ~y).sum()), "noncase&0": int((~x & ~y).sum())}
+        if min(cells.values()) < min_cell:
+            dropped[p] = f"a cell with the outcome has fewer than {min_cell} persons"
+            continue
+        kept.append(p)
+        counts[f"{p}=1"] = cells["case&1"] + cells["noncase&1"]
+        counts[f"{p}=0"] = cells["case&0"] + cells["noncase&0"]
+        counts[f"{p}=1,outcome"] = cells["case&1"]
+    tmp = ProfileModel(kept, pd.Series(dtype=float), pd.Series(dtype=float), {}, min_age,
+                       len(frame), 0.0, counts, dropped)
+    X = sm.add_constant(tmp.design(frame), has_constant="add").rename(columns={"const": "intercept"})
+    res = sm.GLM(y.astype(float), X, family=sm.families.Binomial(), var_weights=w).fit(cov_type="HC0")
+    params = pd.Series(res.params, index=X.columns)
+    points = {p: int(round(params[p] / POINT_LOG_ODDS)) for p in kept}
+    return ProfileModel(kept, params, pd.Series(res.bse, index=X.columns), points, min_age,
+                        len(frame), float(res.df_resid), counts, dropped)
+
+
+def model_table(model: ProfileModel) -> pd.DataFrame:
+    """Coefficient table: term, labels, coefficient, robust SE, odds ratio with 95% CI, points."""
+    z = norm.ppf(0.975)
+    rows = []
+    for term in ["intercept", *model.predictors]:
+        b, se = float(model.params[term]), float(model.bse[term])
+        rows.append({
+            "term": term, "label_en": _label(term)["en"], "label_nl": _label(term)["nl"],
+            "coef": b, "se": se, "odds_ratio": math.exp(b),
+            "or_ci_low": math.exp(b - z * se), "or_ci_high": math.exp(b + z * se),
+            "points": model.points.get(term, np.nan),
+        })
+    return pd.DataFrame(rows)
+
+
+# -- validation metrics -------------------------------------------------------------------------------
+def delong_auc(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """AUC and its DeLong variance (midrank algorithm of Sun & Xu 2014).
+
+    Hand-written: scikit-learn gives the AUC but no variance, and no installed library offers
+    DeLong's variance; this O(n log n) form is checked against a brute-force reference in tests.
+    """
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    pos, neg = s[y], s[~y]
+    m, n = len(pos), len(neg)
+    if m == 0 or n == 0:
+        return float("nan"), float("nan")
+    tz = rankdata(np.concatenate([pos, neg]))
+    tx, ty = rankdata(pos), rankdata(neg)
+    auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
+    v10 = (tz[:m] - tx) / n          # per positive: share of negatives scored lower (ties 1/2)
+    v01 = 1.0 - (tz[m:] - ty) / m    # per negative: share of positives scored higher
+    var = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
+    return float(auc), float(var)
+
+
+def auc_with_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """AUC with a DeLong confidence interval (computed on the logit scale, so it stays in 0..1)."""
+    auc, var = delong_auc(y, score)
+    if not np.isfinite(auc) or auc in (0.0, 1.0) or var <= 0:
+        return auc, auc, auc
+    z = norm.ppf(0.5 + level / 2)
+    se_logit = math.sqrt(var) / (auc * (1 - auc))
+    return auc, float(expit(logit(auc) - z * se_logit)), float(expit(logit(auc) + z * se_logit))
+
+
+def calibration_intercept_slope(y: np.ndarray, risk: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """Calibration-in-the-large (intercept with the log-odds as offset) and calibration slope."""
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
+    lp = logit(np.clip(np.asarray(risk, dtype=float), 1e-12, 1 - 1e-12))
+    fam = sm.families.Binomial()
+    a = sm.GLM(y, np.ones((len(y), 1)), family=fam, offset=lp, var_weights=w).fit().params[0]
+    b = sm.GLM(y, sm.add_constant(lp), family=fam, var_weights=w).fit().params[1]
+    return float(a), float(b)
+
+
+def calibration_bins(y: np.ndarray, risk: np.ndarray, w: np.ndarray, bins: int = 10,
+                     min_cases: int = 10) -> pd.DataFrame:
+    """Weighted deciles of predicted risk, merged upwards until each bin holds >= min_cases cases.
+
+    Columns: bin, n (cases, exact), N (persons, weighted estimate), observed, predicted.
+    """
+    order = np.argsort(risk, kind="stable")
+    y, risk, w = np.asarray(y, bool)[order], np.asarray(risk, float)[order], np.asarray(w, float)[order]
+    cw = np.cumsum(w)
+    raw = np.minimum((((cw - w / 2) / cw[-1]) * bins).astype(int), bins - 1)
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for b in range(bins):
+        current.append(b)
+        if y[np.isin(raw, current)].sum() >= min_cases:
+            groups.append(current)
+            current = []
+    if current:
+        if groups:
+            groups[-1].extend(current)
+        else:
+            groups.append(current)
+    rows = []
+    for i, g in enumerate(groups):
+        m = np.isin(raw, g)
+        rows.append({"bin": i + 1, "n": int(y[m].sum()), "N": int(round(w[m].sum())),
+                     "observed": float((w[m] * y[m]).sum() / w[m].sum()),
+                     "predicted": float((w[m] * risk[m]).sum() / w[m].sum())})
+    return pd.DataFrame(rows)
+
+
+def threshold_table(y: np.ndarray, risk: np.ndarray, w: np.ndarray, thresholds: list[float]) -> pd.DataFrame:
+    """Per threshold: flagged share of young people, sensitivity and PPV, as n/N rows (long form)."""
+    y = np.asarray(y, bool)
+    w = np.asarray(w, float)
+    total = w.sum()
+    rows = []
+    for t in thresholds:
+        f = np.asarray(risk) >= t
+        flagged_cases = int((f & y).sum())
+        flagged = w[f].sum()
+        rows += [
+            {"threshold": t, "measure": "flagged", "n": int(round(flagged)), "N": int(round(total)),
+             "value": flagged / total, "per_10000": 10_000 * flagged / total},
+            {"threshold": t, "measure": "sensitivity", "n": flagged_cases, "N": int(y.sum()),
+             "value": flagged_cases / y.sum() if y.sum() else np.nan, "per_10000": np.nan},
+            {"threshold": t, "measure": "ppv", "n": flagged_cases, "N": int(round(flagged)),
+             "value": flagged_cases / flagged if flagged else np.nan, "per_10000": np.nan},
+        ]
+    return pd.DataFrame(rows)
+
+
+def fairness_table(frame: pd.DataFrame, risk: np.ndarray, thresholds: list[float],
+                   by: Iterable[str] = ("sex", "migration_background")) -> pd.DataFrame:
+    """Per group of sex and migration background (none / any): observed vs expected (O/E) and
+    FPR/FNR per threshold."""
+    y = frame["outcome"].astype(bool).to_numpy()
+    w = frame["weight"].astype(float).to_numpy()
+    risk = np.asarray(risk, float)
+    rows = []
+    for var in by:
+        g = frame[var].astype(object).where(frame[var].notna(), "unknown")
+        if var == "migration_background":  # first and second generation together (as B10)
+            g = g.replace({"first_generation": "any", "second_generation": "any"})
+        g = g.to_numpy()
+        for level in sorted(set(g)):
+            m = g == level
+            yy, ww, rr = y[m], w[m], risk[m]
+            N = ww.sum()
+            expected = (ww * rr).sum() / N if N else np.nan
+            observed = (ww * yy).sum() / N if N else np.nan
+            rows.append({"variable": var, "group": level, "threshold": np.nan, "measure": "calibration",
+                         "n": int(yy.sum()), "N": int(round(N)), "value": observed,
+                         "expected": expected, "o_e": observed / expected if expected else np.nan})
+            for t in thresholds:
+                f = rr >= t
+                non = ww[~yy].sum()
+                fp = ww[f & ~yy].sum()
+                rows.append({"variable": var, "group": level, "threshold": t, "measure": "fpr",
+                             "n": int(round(fp)), "N": int(round(non)),
+                             "value": fp / non if non else np.nan, "expected": np.nan, "o_e": np.nan})
+                fn = int((~f & yy).sum())
+                rows.append({"variable": var, "group": level, "threshold": t, "measure": "fnr",
+                             "n": fn, "N": int(yy.sum()),
+                             "value": fn / yy.sum() if yy.sum() else np.nan,
+                             "expected": np.nan, "o_e": np.nan})
+    return pd.DataFrame(rows)
+
+
+def truth_propensity(truth_dir: str | Path) -> pd.DataFrame:
+    """person_id and p_target from the synthetic truth folder (only when truth_dir is given)."""
+    return pd.read_parquet(Path(truth_dir) / "persons_truth.parquet", columns=["person_id", "p_target"])
+
+
+# -- report section ---------------------------------------------------------------------------------
+def outcome_window(spec: StudySpec, reference_date: dt.date,
+                   cutoff: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The dates [first, last] in which a target offence can be observed as the outcome.
+
+    The horizon [reference date, + horizon_years) cut at the end of the target registration period
+    (the outcome is a DSE case as the study defines it) and at the data cut-off.
+    """
+    ref = reference_date
+    try:
+        end = ref.replace(year=ref.year + spec.profile.horizon_years)
+    except ValueError:  # 29 February
+        end = dt.date(ref.year + spec.profile.horizon_years, 2, 28)
+    last = min(end - dt.timedelta(days=1), spec.target.period[1], cutoff or dt.date.max)
+    return ref, last
+
+
+def _ref(table: str, values: Iterable, col: str) -> tuple[str, str, str]:
+    """A ledger cell reference: the gate keys rows by their key columns joined with '|'."""
+    return (table, "|".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                            for v in values), col)
+
+
+def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame, fair: pd.DataFrame,
+                               thresholds: list[float], unweighted: bool) -> None:
+    """Declare to the gate's ledger how the released counts relate (cases are exact counts;
+    weighted person counts are related only when no sampling weights were used)."""
+    T, C, F = "profile_thresholds", "profile_calibration", "profile_fairness"
+    t0 = thresholds[0]
+    cases = _ref(T, (t0, "sensitivity"), "N")
+    everyone = _ref(T, (t0, "flagged"), "N")
+    for t in thresholds:
+        if t != t0:
+            gate.declare_equal(_ref(T, (t, "sensitivity"), "N"), cases, "all cases")
+            gate.declare_equal(_ref(T, (t, "flagged"), "N"), everyone, "all young people")
+        gate.declare_equal(_ref(T, (t, "ppv"), "n"), _ref(T, (t, "sensitivity"), "n"), "flagged cases")
+        gate.declare_equal(_ref(T, (t, "ppv"), "N"), _ref(T, (t, "flagged"), "n"), "flagged persons")
+    gate.declare_total(cases, [_ref(C, (b,), "n") for b in cal["bin"]], "calibration bins hold all cases")
+    if unweighted:
+        gate.declare_total(everyone, [_ref(C, (b,), "N") for b in cal["bin"]], "bins hold everyone")
+    for var, g in fair.groupby("variable", sort=False):
+        groups = list(dict.fromkeys(g["group"]))
+        calib = {x: _ref(F, (var, x, np.nan, "calibration"), "n") for x in groups}
+        gate.declare_total(cases, list(calib.values()), f"{var} groups hold all cases")
+        if unweighted:
+            gate.declare_total(everyone, [_ref(F, (var, x, np.nan, "calibration"), "N") for x in groups],
+                               f"{var} groups hold everyone")
+        for x in groups:
+            for t in thresholds:
+                gate.declare_equal(_ref(F, (var, x, t, "fnr"), "N"), calib[x], "cases of the group")
+                gate.declare({_ref(F, (var, x, t, "fpr"), "N"): 1.0,
+                              _ref(F, (var, x, np.nan, "calibration"), "N"): -1.0, calib[x]: 1.0},
+                             0.0, "non-cases of the group")
+        for t in thresholds:
+            terms = {_ref(F, (var, x, t, "fnr"), "n"): 1.0 for x in groups}
+            terms[_ref(T, (t, "sensitivity"), "N")] = -1.0
+            terms[_ref(T, (t, "sensitivity"), "n")] = 1.0
+            gate.declare(terms, 0.0, f"missed cases over {var} groups")
+            if unweighted:
+                terms = {_ref(F, (var, x, t, "fpr"), "n"): 1.0 for x in groups}
+                terms[_ref(T, (t, "flagged"), "n")] = -1.0
+                terms[_ref(T, (t, "sensitivity"), "n")] = 1.0
+                gate.declare(terms, 0.0, f"false positives over {var} groups")
+
+
+def _present_layers(reg, spec: StudySpec, engine: Engine) -> list[str]:
+    r = reg.relations
+    found = engine.to_pandas(r.select("layer").distinct())["layer"].tolist()
+    return [layer for layer in spec.factors.network_layers if layer in found]
+
+
+def _write_internal(out_dir: Path, name: str, df: pd.DataFrame) -> None:
+    internal = out_dir / "internal"
+    internal.mkdir(parents=True, exist_ok=True)
+    marker = internal / "NOT_FOR_EXPORT.txt"
+    if not marker.exists():
+        marker.write_text("Person-level files: NOT FOR EXPORT. Never leave the secure environment.\n")
+    df.to_csv(internal / name, index=False)
+
+
+def _released(df: pd.DataFrame, col: str, **where) -> float | None:
+    m = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        m &= (df[k] == v).to_numpy() if not (isinstance(v, float) and np.isnan(v)) else df[k].isna().to_numpy()
+    if not m.any():
+        return None
+    v = df.loc[m, col].iloc[0]
+    return None if pd.isna(v) else float(v)
+
+
+def _fmt(v: float | None, pct: bool = False, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    return f"{100 * v:.1f}%" if pct else f"{v:.{digits}f}"
+
+
+def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: str | Path,
+                    truth_dir: str | Path | None = None) -> Section:
+    """Fit, validate and audit the high-risk youth profile; release it through the gate as a Section."""
+    out_dir = Path(out_dir)
+    ps = spec.profile
+    k = gate.rules.min_persons
+    layers = _present_layers(reg, spec, engine)
+    dev = profile_frame(reg, spec, ps.reference_date, engine, layers)
+    val = profile_frame(reg, spec, ps.validation_date, engine, layers)
+    title = {"en": "High-risk youth profile", "nl": "Hoog-risicoprofiel jongeren"}
+    n_dev_cases, n_val_cases = int(dev["outcome"].sum()), int(val["outcome"].sum())
+    if n_dev_cases < k or n_val_cases < k or (~dev["outcome"]).sum() < k:
+        text = (f"Too few young people with a target offence within {ps.horizon_years} years of the "
+                f"reference dates to fit or validate a profile (fewer than {k}).")
+        text_nl = (f"Te weinig jongeren met een doelgroepdelict binnen {ps.horizon_years} jaar na de "
+                   f"peildata om een profiel te schatten of te valideren (minder dan {k}).")
+        return Section("profile", title, {"en": text, "nl": text_nl},
+                       extra={"profile": {"auc": None, "auc_ci": [None, None], "calibration_slope": None,
+                                          "truth_auc": None, "thresholds": []}})
+
+    model = fit_profile_model(dev, candidate_predictors(spec), ps.min_age, min_cell=k)
+    coefs = gate.model("profile_model", model_table(model), n_obs=model.n_obs,
+                       df_resid=model.df_resid, category_counts=model.category_counts)
+
+    y_dev, y_val = dev["outcome"].to_numpy(bool), val["outcome"].to_numpy(bool)
+    w_val = val["weight"].to_numpy(float)
+    risk_dev, risk_val = model.predicted_risk(dev), model.predicted_risk(val)
+    # AUC is unweighted: non-cases are a simple random (hash) sample, which leaves the AUC unbiased.
+    auc_dev, _, _ = auc_with_ci(y_dev, risk_dev)
+    auc, lo, hi = auc_with_ci(y_val, risk_val)
+    auc_points, _, _ = auc_with_ci(y_val, model.points_score(val))
+    cal_a, cal_b = calibration_intercept_slope(y_val, risk_val, w_val)
+    n_min = min(n_val_cases, int((~y_val).sum()))
+    r_auc = gate.scalar("profile_auc", auc, n_min)
+    r_lo = gate.scalar("profile_auc_ci_low", lo, n_min)
+    r_hi = gate.scalar("profile_auc_ci_high", hi, n_min)
+    r_auc_dev = gate.scalar("profile_auc_development", auc_dev, min(n_dev_cases, int((~y_dev).sum())))
+    r_auc_pts = gate.scalar("profile_auc_points", auc_points, n_min)
+    r_cal_a = gate.scalar("profile_calibration_intercept", cal_a, n_min)
+    r_cal_b = gate.scalar("profile_calibration_slope", cal_b, n_min)
+
+    r_truth = None
+    if truth_dir is not None:
+        truth = truth_propensity(truth_dir)
+        m = val[["person_id", "outcome"]].merge(truth, on="person_id", how="inner")
+        if len(m):
+            t_auc, _, _ = auc_with_ci(m["outcome"].to_numpy(bool), m["p_target"].to_numpy(float))
+            r_truth = gate.scalar("profile_truth_auc", t_auc,
+                                  min(int(m["outcome"].sum()), int((~m["outcome"]).sum())))
+
+    cal_df = calibration_bins(y_val, risk_val, w_val, min_cases=k)
+    thr_df = threshold_table(y_val, risk_val, w_val, list(ps.thresholds))
+    fair_df = fairness_table(val, risk_val, list(ps.thresholds))
+    _declare_profile_relations(gate, cal_df, thr_df, fair_df, list(ps.thresholds),
+                               unweighted=bool((w_val == 1).all()))
+    cal = gate.proportions("profile_calibration", cal_df, estimate_cols=["observed", "predicted"],
+                           key_cols=["bin"])
+    thr = gate.proportions("profile_thresholds", thr_df, estimate_cols=["value", "per_10000"],
+                           key_cols=["threshold", "measure"])
+    fair = gate.proportions("profile_fairness", fair_df, estimate_cols=["value", "expected", "o_e"],
+                            key_cols=["variable", "group", "threshold", "measure"])
+
+    figures = []
+    plot = cal.dropna(subset=["observed", "predicted"])
+    if len(plot) and "profile_calibration" in gate.tables:
+        top = float(max(plot["observed"].max(), plot["predicted"].max())) * 1.05
+        diag = alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})).mark_line(
+            strokeDash=[4, 4], color="grey").encode(x="x:Q", y="y:Q")
+        pts = alt.Chart(plot).mark_circle(size=70).encode(
+            x=alt.X("predicted:Q", title="Predicted risk / voorspeld risico"),
+            y=alt.Y("observed:Q", title="Observed share / waargenomen aandeel"),
+            tooltip=["bin", "n", "N", "observed", "predicted"])
+        chart = (diag + pts).properties(width=360, height=300,
+                                         title="Calibration (validation date) / kalibratie")
+        rel = save_chart(chart, out_dir, "profile_calibration")
+        gate.figure("profile_calibration_plot", ["profile_calibration"], [rel])
+        figures.append(Figure("profile_calibration_plot", rel,
+                              {"en": "Calibration of the profile at the validation date",
+                               "nl": "Kalibratie van het profiel op de validatiedatum"},
+                              ["profile_calibration"]))
+
+    thresholds = []
+    for t in ps.thresholds:
+        thresholds.append({
+            "threshold": t,
+            "flagged_per_10000": _released(thr, "per_10000", threshold=t, measure="flagged"),
+            "sensitivity": _released(thr, "value", threshold=t, measure="sensitivity"),
+            "ppv": _released(thr, "value", threshold=t, measure="ppv"),
+        })
+
+    # person-level scores stay inside
+    scores = []
+    for name, frame, risk in (("development", dev, risk_dev), ("validation", val, risk_val)):
+        s = frame[["person_id", "weight", "outcome"]].copy()
+        s.insert(1, "frame", name)
+        s.insert(2, "reference_date", ps.reference_date if name == "development" else ps.validation_date)
+        s["predicted_risk"] = risk
+        s["points"] = model.points_score(frame)
+        scores.append(s)
+    _write_internal(out_dir, "profile_scores.csv", pd.concat(scores, ignore_index=True))
+
+    base_rate = n_val_cases / float(w_val.sum())
+    windows = {}
+    for name, d in (("development", ps.reference_date), ("validation", ps.validation_date)):
+        first, last = outcome_window(spec, d, reg.cutoff)
+        windows[name] = round(max((last - first).days + 1, 0) / 365.25, 2)
+    text = _model_card(spec, model, coefs, dev, val, r_auc, r_lo, r_hi, r_auc_dev, r_auc_pts, r_cal_a,
+                       r_cal_b, r_truth, thresholds, base_rate, windows)
+    tables = ["profile_model", "profile_calibration", "profile_thresholds", "profile_fairness"]
+    table_titles = {
+        "profile_model": {"en": "Profile model: weighted logistic regression and points",
+                          "nl": "Profielmodel: gewogen logistische regressie en punten"},
+        "profile_calibration": {"en": "Calibration by group of predicted risk (validation date)",
+                                "nl": "Kalibratie naar groep voorspeld risico (validatiedatum)"},
+        "profile_thresholds": {"en": "Flagged, sensitivity and PPV per risk threshold (validation date)",
+                               "nl": "Gemarkeerd, sensitiviteit en PPV per risicodrempel (validatiedatum)"},
+        "profile_fairness": {"en": "Fairness audit by sex and migration background (validation date)",
+                             "nl": "Eerlijkheidsaudit naar geslacht en migratieachtergrond (validatiedatum)"},
+    }
+    extra = {"profile": {
+        "auc": r_auc, "auc_ci": [r_lo, r_hi], "auc_development": r_auc_dev, "auc_points": r_auc_pts,
+        "calibration_intercept": r_cal_a, "calibration_slope": r_cal_b, "truth_auc": r_truth,
+        "thresholds": thresholds, "predictors": list(model.predictors),
+        "points": {p: model.points[p] for p in model.predictors} if len(coefs) else {},
+        "dropped_predictors": model.dropped,
+        "reference_date": ps.reference_date.isoformat(), "validation_date": ps.validation_date.isoformat(),
+        "horizon_years": ps.horizon_years, "outcome_window_years": windows,
+        "cutoff": reg.cutoff.isoformat() if reg.cutoff else None,
+    }}
+    return Section("profile", title, text, tables=tables, table_titles=table_titles,
+                   figures=figures, extra=extra)
+
+
+def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal_a, cal_b, truth,
+                thresholds, base_rate, windows) -> dict[str, str]:
+    ps = spec.profile
+    short = windows["validation"] < windows["development"] - 0.01
+    window_en = (f" Because the outcome must fall in the target period (and before the data "
+                 f"cut-off), the outcome window is "
+                 f"{windows['development']:g} years at the development date but {windows['validation']:g} "
+                 f"years at the validation date: at validation, fewer offences can be observed than "
+                 f"the model predicts, which pulls the calibration intercept below 0 (the ranking, "
+                 f"and so the AUC, is not affected)." if short else "")
+    window_nl = (f" Omdat de uitkomst in de doelgroepperiode (en vóór de einddatum van de data) moet "
+                 f"vallen, is het uitkomstvenster "
+                 f"{windows['development']:g} jaar op de ontwikkeldatum maar {windows['validation']:g} jaar "
+                 f"op de validatiedatum: bij validatie kunnen minder delicten worden waargenomen dan het "
+                 f"model voorspelt, wat het kalibratie-intercept onder 0 trekt (de rangorde, en dus de "
+                 f"AUC, verandert daardoor niet)." if short else "")
+    sampled = (dev["weight"] > 1).any() or (val["weight"] > 1).any()
+    preds_en = ", ".join(_label(p)["en"].lower() for p in model.predictors)
+    preds_nl = ", ".join(_label(p)["nl"].lower() for p in model.predictors)
+    dropped_en = "; ".join(f"{_label(p)['en'].lower()} ({why})" for p, why in model.dropped.items()) or "none"
+    dropped_nl = "; ".join(f"{_label(p)['nl'].lower()} ({why})" for p, why in model.dropped.items()) or "geen"
+    thr_en = " ".join(
+        f"At a predicted risk of {100 * t['threshold']:g}% or more, {_fmt(t['flagged_per_10000'], digits=0)} "
+        f"of every 10,000 young people are flagged; they include {_fmt(t['sensitivity'], True)} of those "
+        f"who go on to offend (sensitivity), and {_fmt(t['ppv'], True)} of those flagged go on to offend (PPV)."
+        for t in thresholds)
+    thr_nl = " ".join(
+        f"Bij een voorspeld risico van {100 * t['threshold']:g}% of meer worden van elke 10.000 jongeren er "
+        f"{_fmt(t['flagged_per_10000'], digits=0)} gemarkeerd; daaronder is {_fmt(t['sensitivity'], True)} van "
+        f"wie later een delict pleegt (sensitiviteit), en {_fmt(t['ppv'], True)} van de gemarkeerden pleegt "
+        f"later een delict (PPV)." for t in thresholds)
+    sample_en = ("All young people with the outcome and a seeded random sample of the others were used "
+                 "(case-control sampling in the engine); the others carry inverse-probability weights, so "
+                 "rates, calibration and counts refer to the whole population."
+                 if sampled else "All young people in the population were used (no sampling was needed).")
+    sample_nl = ("Alle jongeren met de uitkomst en een geseede aselecte steekproef van de overigen zijn "
+                 "gebruikt (case-controlsteekproef in de engine); de overigen krijgen inverse-kansgewichten, "
+                 "zodat percentages, kalibratie en aantallen voor de hele populatie gelden."
+                 if sampled else "Alle jongeren in de populatie zijn gebruikt (geen steekproef nodig).")
+    truth_en = (f" On this synthetic population the true planted propensity reaches an AUC of "
+                f"{_fmt(truth)}: the ceiling any model could reach." if truth is not None else "")
+    truth_nl = (f" Op deze synthetische populatie haalt de werkelijke (geplante) geneigdheid een AUC van "
+                f"{_fmt(truth)}: het plafond voor elk model." if truth is not None else "")
+    model_en = "" if len(coefs) else " The coefficient table was withheld by the disclosure gate."
+    model_nl = "" if len(coefs) else " De coëfficiëntentabel is door de outputcontrole tegengehouden."
+    en = (
+        f"Model card. Purpose: planning and research on prevention (how many young people share a "
+        f"high-risk profile and how well such a profile separates), not decisions about individuals. "
+        f"Data: everyone aged {ps.min_age}-{ps.max_age}, alive and resident on {ps.reference_date} "
+        f"(development) and on {ps.validation_date} (temporal validation), without an earlier target "
+        f"offence. Outcome: a counted {spec.target.label} case with an offence date within "
+        f"{ps.horizon_years} years (registered in {spec.target.period[0]}–{spec.target.period[1]}). "
+        f"{sample_en} Features, measured only from events dated before the reference date: {preds_en}. "
+        f"Left out: {dropped_en}. Sex and migration background are not predictors; they are used only "
+        f"for the fairness audit. Model: logistic regression with robust standard errors; the points "
+        f"score gives each factor round(coefficient / ln 1.1) points, so one point is about 10% higher "
+        f"odds.{model_en} Performance at the validation date: AUC {_fmt(auc)} (95% CI {_fmt(lo)}–"
+        f"{_fmt(hi)}; at development {_fmt(auc_dev)}; points score {_fmt(auc_pts)}), calibration "
+        f"intercept {_fmt(cal_a)} and slope {_fmt(cal_b)} (ideal 0 and 1).{window_en}{truth_en} The base rate is "
+        f"tiny: about {10_000 * base_rate:.1f} in 10,000 young people. {thr_en} Fairness: the table by "
+        f"sex and migration background shows observed against expected risk and false positive and "
+        f"false negative rates per group. Limitations: registered crime only (suspects, not proven "
+        f"offenders); deaths and emigration during the follow-up are not censored; relatives' and "
+        f"network ties are as registered; the school measure is a proxy from diplomas; features that "
+        f"describe small groups are left out for disclosure; a high AUC does not make individual "
+        f"prediction reliable at this base rate."
+    )
+    nl = (
+        f"Modelkaart. Doel: planning en onderzoek naar preventie (hoeveel jongeren een hoog-risicoprofiel "
+        f"delen en hoe goed zo'n profiel onderscheidt), geen beslissingen over individuen. Data: iedereen "
+        f"van {ps.min_age}-{ps.max_age} jaar die op {ps.reference_date} (ontwikkeling) en op "
+        f"{ps.validation_date} (validatie in de tijd) leeft en in Nederland woont, zonder eerder "
+        f"doelgroepdelict. Uitkomst: een meetellende {spec.target.label}-zaak met pleegdatum binnen "
+        f"{ps.horizon_years} jaar (ingeschreven in {spec.target.period[0]}–{spec.target.period[1]}). "
+        f"{sample_nl} Kenmerken, alleen uit gebeurtenissen vóór de peildatum: {preds_nl}. Weggelaten: "
+        f"{dropped_nl}. Geslacht en migratieachtergrond zijn geen voorspellers; ze dienen alleen de "
+        f"eerlijkheidsaudit. Model: logistische regressie met robuuste standaardfouten; de puntenscore "
+        f"geeft elk kenmerk round(coëfficiënt / ln 1,1) punten, dus één punt is ongeveer 10% hogere "
+        f"odds.{model_nl} Prestatie op de validatiedatum: AUC {_fmt(auc)} (95%-BI {_fmt(lo)}–{_fmt(hi)}; "
+        f"bij ontwikkeling {_fmt(auc_dev)}; puntenscore {_fmt(auc_pts)}), kalibratie-intercept "
+        f"{_fmt(cal_a)} en -helling {_fmt(cal_b)} (ideaal 0 en 1).{window_nl}{truth_nl} De basiskans is zeer klein: "
+        f"ongeveer {10_000 * base_rate:.1f} op 10.000 jongeren. {thr_nl} Eerlijkheid: de tabel naar "
+        f"geslacht en migratieachtergrond toont waargenomen tegenover verwacht risico en fout-positieve "
+        f"en fout-negatieve percentages per groep. Beperkingen: alleen geregistreerde criminaliteit "
+        f"(verdachten, geen bewezen daders); overlijden en emigratie tijdens de follow-up zijn niet "
+        f"gecensureerd; familie- en netwerkbanden zoals geregistreerd; de schoolmaat is een benadering "
+        f"via diploma's; kenmerken van kleine groepen zijn weggelaten voor onthullingsbeveiliging; een "
+        f"hoge AUC maakt individuele voorspelling bij deze basiskans niet betrouwbaar."
+    )
+    return {"en": en, "nl": nl}

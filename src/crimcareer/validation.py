@@ -1,0 +1,709 @@
+"""Check a register folder against the data contract, repair it, and prepare it for a study.
+
+Every rule of ``../shared/data-contract.md`` is a row predicate counted inside DuckDB in one pass
+per table; only the count and at most five example row numbers per rule come back to Python, so
+tables of tens of millions of rows (and millions of failures) cost one scan, never a collection
+of failing rows (pandera collects them and was pathological at 1M failures). Messages name the
+table, column, rule, count and row numbers, never row contents.
+
+Row numbers are 1-based data rows in the file as given (the header line of a CSV is not counted).
+
+Choices where the contract is silent (see docs in :func:`check_folder`):
+
+- every contract column must be present (a nullable column may hold only nulls); extra columns
+  and extra files are allowed and kept;
+- ``before birth``: case offence dates, diplomas, household / youth-care / detention starts,
+  relation starts (of the ego: a tie cannot begin before ego is born), probation requests, and a
+  person's own death or emigration date;
+- ``after death``: case offence dates, diplomas, household / youth-care / detention starts.
+  Registration and disposal may follow death (a case closed because the suspect died); relation
+  starts may too (a child born after its father's death);
+- ``end before start``: every (start, end) pair of the contract (relations, cases' offence ->
+  registration and offence -> disposal, households, youth care, detentions, probation requested
+  -> delivered); a delivered probation advice must have been requested;
+- relations: the ego must be a known person; an alter that is not in persons is allowed by the
+  contract (unregistered persons), so it is reported as a *note*, not a violation; the relation
+  code must fit its layer (``parent`` in ``family``, ``classmate`` in ``school``...);
+- probation advice must name a known case, and the person of that case;
+- duplicate keys: every row carrying a duplicated key breaks the rule (no row is "the original").
+
+Repair drops every row that breaks a rule and logs it under the *first* rule it breaks (so the
+log's counts add up to the rows dropped). Dropping a person cascades: their cases, diplomas,
+spells, relations (as ego or as alter) and probation advice are dropped and logged as separate
+``... dropped (cascade)`` entries; a dropped case drops its probation advice the same way.
+Missing tables and missing non-nullable columns cannot be repaired (ContractError); a missing
+nullable column is added as nulls and logged.
+
+Validation reads files with DuckDB SQL directly (CSV as text, parquet with file row numbers):
+that staging is DuckDB-specific, unlike the engine-agnostic study steps downstream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import duckdb
+
+from crimcareer import contract
+from crimcareer.adapters.files import csv_as_text, sav_to_parquet, table_files
+
+if TYPE_CHECKING:
+    from crimcareer.engine import Engine
+
+Mode = Literal["strict", "repair"]
+
+MAX_EXAMPLES = 5
+
+# Rule names (stable strings: tests, the CLI and the report's data-quality section use them).
+MISSING_TABLE = "missing required table"
+MISSING_COLUMN = "missing column"
+FILLED_COLUMN = "missing column filled with nulls"
+WRONG_TYPE = "wrong type"
+UNPARSEABLE_DATE = "unparseable date"
+NULL = "null not allowed"
+UNKNOWN_CODE = "unknown code"
+DUPLICATE_KEY = "duplicate key"
+SELF_RELATION = "relation to oneself"
+RELATION_LAYER = "relation does not fit layer"
+END_BEFORE_START = "end before start"
+UNKNOWN_PERSON = "unknown person"
+UNKNOWN_CASE = "unknown case"
+CASE_PERSON = "person differs from case"
+NOT_REQUESTED = "delivered but never requested"
+BEFORE_BIRTH = "before birth"
+AFTER_DEATH = "after death"
+PERSON_DROPPED = "person dropped (cascade)"
+ALTER_DROPPED = "alter dropped (cascade)"
+CASE_DROPPED = "case dropped (cascade)"
+UNREGISTERED_ALTER = "unregistered alter (kept)"
+
+LABELS: dict[str, tuple[str, str]] = {
+    "data_quality": ("Data quality", "Datakwaliteit"),
+    "rule": ("Rule", "Regel"),
+    "table": ("Table", "Tabel"),
+    "column": ("Column", "Kolom"),
+    "rows_dropped": ("Rows dropped", "Verwijderde rijen"),
+    MISSING_TABLE: ("missing required table", "verplichte tabel ontbreekt"),
+    MISSING_COLUMN: ("missing column", "kolom ontbreekt"),
+    FILLED_COLUMN: ("missing column filled with nulls", "ontbrekende kolom leeg toegevoegd"),
+    WRONG_TYPE: ("wrong type", "verkeerd type"),
+    UNPARSEABLE_DATE: ("unparseable date", "onleesbare datum"),
+    NULL: ("null not allowed", "lege waarde niet toegestaan"),
+    UNKNOWN_CODE: ("unknown code", "onbekende code"),
+    DUPLICATE_KEY: ("duplicate key", "dubbele sleutel"),
+    SELF_RELATION: ("relation to oneself", "relatie met zichzelf"),
+    RELATION_LAYER: ("relation does not fit layer", "relatie past niet bij laag"),
+    END_BEFORE_START: ("end before start", "einde voor begin"),
+    UNKNOWN_PERSON: ("unknown person", "onbekende persoon"),
+    UNKNOWN_CASE: ("unknown case", "onbekende zaak"),
+    CASE_PERSON: ("person differs from case", "persoon wijkt af van zaak"),
+    NOT_REQUESTED: ("delivered but never requested", "uitgebracht maar nooit aangevraagd"),
+    BEFORE_BIRTH: ("before birth", "voor geboorte"),
+    AFTER_DEATH: ("after death", "na overlijden"),
+    PERSON_DROPPED: ("person dropped (cascade)", "persoon verwijderd (gevolg)"),
+    ALTER_DROPPED: ("alter dropped (cascade)", "alter verwijderd (gevolg)"),
+    CASE_DROPPED: ("case dropped (cascade)", "zaak verwijderd (gevolg)"),
+    UNREGISTERED_ALTER: ("unregistered alter (kept)", "niet-ingeschreven alter (behouden)"),
+}
+
+# Which layer each relation code belongs to.
+RELATION_LAYERS: dict[str, str] = {
+    **{r: "family" for r in contract.FAMILY_RELATIONS},
+    "household": "household",
+    "neighbour": "neighbours",
+    "classmate": "school",
+    "colleague": "work",
+}
+
+# Events that cannot precede birth / follow death, per table (see the module docstring).
+BIRTH_BOUND: dict[str, tuple[str, ...]] = {
+    "cases": ("offence_date",),
+    "education": ("diploma_date",),
+    "households": ("start_date",),
+    "youth_care": ("start_date",),
+    "detentions": ("start_date",),
+    "relations": ("start_date",),
+    "probation_advice": ("requested_date",),
+}
+DEATH_BOUND: dict[str, tuple[str, ...]] = {
+    "cases": ("offence_date",),
+    "education": ("diploma_date",),
+    "households": ("start_date",),
+    "youth_care": ("start_date",),
+    "detentions": ("start_date",),
+}
+
+_CANONICAL = {"string": "VARCHAR", "date": "DATE", "bool": "BOOLEAN", "float": "DOUBLE"}
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+
+
+class ContractReadError(Exception):
+    """The folder or one of its files cannot be read at all (exit status 2 in the CLI)."""
+
+
+class ContractError(Exception):
+    """The folder breaks the data contract (strict mode) or cannot be repaired."""
+
+    def __init__(self, message: str, violations: list["Violation"] | None = None) -> None:
+        super().__init__(message)
+        self.violations = violations or []
+
+
+@dataclass
+class Violation:
+    """One broken rule: where, which rule, how many rows, and up to five 1-based row numbers."""
+
+    table: str
+    column: str
+    rule: str
+    count: int
+    examples: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        if self.rule == MISSING_TABLE:
+            return f"{where}: {self.rule}"
+        text = f"{where}: {self.rule}: {self.count:,} row{'s' if self.count != 1 else ''}"
+        if self.examples:
+            text += " (rows " + ", ".join(str(r) for r in self.examples[:MAX_EXAMPLES]) + ")"
+        return text
+
+
+@dataclass
+class RepairEntry:
+    """One repair action: rows dropped (or a column filled) by rule, table and column."""
+
+    rule: str
+    table: str
+    column: str
+    count: int
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        verb = "rows filled" if self.rule == FILLED_COLUMN else "rows dropped"
+        return f"repair {where}: {self.rule}: {self.count:,} {verb}"
+
+
+@dataclass
+class ValidationReport:
+    """Violations (the folder is valid when empty) and notes (allowed, but worth knowing)."""
+
+    violations: list[Violation]
+    notes: list[Violation]
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+# ------------------------------------------------------------------------------------------------
+# public functions
+# ------------------------------------------------------------------------------------------------
+def check_folder(folder: str | os.PathLike, engine: Engine | None = None) -> ValidationReport:
+    """All violations and notes of a register folder (ContractReadError if it cannot be read).
+
+    A DuckDB ``engine`` may be passed to share it; otherwise a private one is opened.
+    """
+    with _Checker(folder, engine) as ch:
+        return ch.report()
+
+
+def validate_folder(folder: str | os.PathLike, engine: Engine | None = None) -> list[Violation]:
+    """The contract violations of a register folder; an empty list means valid."""
+    return check_folder(folder, engine).violations
+
+
+def repair_folder(
+    folder: str | os.PathLike, out: str | os.PathLike, engine: Engine | None = None
+) -> list[RepairEntry]:
+    """Write a repaired, typed parquet copy of a folder to ``out``; return the repair log."""
+    with _Checker(folder, engine) as ch:
+        report = ch.report()
+        _refuse_unrepairable(folder, report.violations)
+        return ch.write(Path(out), repair=True)
+
+
+def prepare_folder(
+    folder: str | os.PathLike,
+    mode: Mode = "strict",
+    work_dir: str | os.PathLike | None = None,
+    engine: Engine | None = None,
+) -> tuple[Path, list[RepairEntry]]:
+    """A folder of valid, typed parquet tables for a study, and the repair log.
+
+    Valid parquet input is used in place. CSV/.sav input (or parquet columns of a castable but
+    non-canonical type, e.g. all-null columns) is converted into ``work_dir``. Strict mode raises
+    ContractError on any violation; repair mode writes a repaired copy into ``work_dir``.
+    """
+    if mode not in ("strict", "repair"):
+        raise ValueError(f"mode must be 'strict' or 'repair', not {mode!r}")
+    folder = Path(folder)
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="crimcareer-"))
+    with _Checker(folder, engine) as ch:
+        report = ch.report()
+        if report.violations:
+            if mode == "strict":
+                raise ContractError(_error_message(folder, report.violations), report.violations)
+            _refuse_unrepairable(folder, report.violations)
+            out = work / "repaired"
+            broken = {v.table for v in report.violations}
+            return out, ch.write(out, repair=True, link_canonical=True, broken=broken)
+        if not ch.needs_conversion():
+            return folder, []
+        out = work / "converted"
+        ch.write(out, repair=False, link_canonical=True)
+        return out, []
+
+
+# ------------------------------------------------------------------------------------------------
+# internals
+# ------------------------------------------------------------------------------------------------
+def _error_message(folder: Path, violations: list[Violation]) -> str:
+    lines = [f"register folder {folder} breaks the data contract ({len(violations)} rule(s)):"]
+    lines += [f"  {v}" for v in violations]
+    return "\n".join(lines)
+
+
+def _refuse_unrepairable(folder: str | os.PathLike, violations: list[Violation]) -> None:
+    fatal = [
+        v for v in violations
+        if v.rule == MISSING_TABLE
+        or (v.rule == MISSING_COLUMN and not contract.TABLES[v.table].column(v.column).nullable)
+    ]
+    if fatal:
+        raise ContractError(
+            f"register folder {folder} cannot be repaired (missing tables or columns):\n"
+            + "\n".join(f"  {v}" for v in fatal),
+            fatal,
+        )
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str | os.PathLike) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _base_type(duck_type: str) -> str:
+    return duck_type.split("(")[0].strip().upper()
+
+
+def _typed(col: contract.Column, raw_type: str | None) -> tuple[str, str, str]:
+    """(typed SQL expression, SQL predicate for an unusable value, rule name for it)."""
+    if raw_type is None:  # missing column: nulls of the contract type
+        return f"CAST(NULL AS {_CANONICAL[col.type]})", "false", WRONG_TYPE
+    q, base = _q(col.name), _base_type(raw_type)
+    none = f"CAST(NULL AS {_CANONICAL[col.type]})"
+    rule = WRONG_TYPE
+    if col.type == "string":
+        expr = q if base == "VARCHAR" else none
+    elif col.type == "date":
+        if base == "DATE":
+            expr = q
+        elif base.startswith("TIMESTAMP"):
+            expr = f"CAST({q} AS DATE)"
+        elif base == "VARCHAR":
+            expr, rule = f"CAST(try_strptime({q}, '%Y-%m-%d') AS DATE)", UNPARSEABLE_DATE
+        else:
+            expr = none
+    elif col.type == "bool":
+        if base == "BOOLEAN":
+            expr = q
+        elif base == "VARCHAR":
+            expr = f"TRY_CAST(trim({q}) AS BOOLEAN)"
+        elif base in _NUMERIC:  # SPSS stores booleans as 0/1 numbers
+            expr = f"CASE WHEN {q} = 1 THEN true WHEN {q} = 0 THEN false END"
+        else:
+            expr = none
+    else:  # float
+        if base in _NUMERIC:
+            expr = f"CAST({q} AS DOUBLE)"
+        elif base == "VARCHAR":
+            expr = f"TRY_CAST({q} AS DOUBLE)"
+        else:
+            expr = none
+    bad = "false" if expr == q else f"({q} IS NOT NULL AND ({expr}) IS NULL)"
+    return expr, bad, rule
+
+
+@dataclass
+class _Staged:
+    name: str
+    path: Path
+    types: dict[str, str]  # raw column -> DuckDB type (without the __row column)
+    rows: int
+    raw: str = ""  # SQL subquery: the file's columns and __row, the 1-based data row number
+    typed: str = ""  # SQL subquery: __row, typed contract columns, __bad_* flags, extras
+
+    @property
+    def missing(self) -> list[str]:
+        return [c for c in contract.TABLES[self.name].column_names if c not in self.types]
+
+    @property
+    def extra(self) -> list[str]:
+        known = set(contract.TABLES[self.name].column_names)
+        return [c for c in self.types if c not in known and not c.startswith("__")]
+
+
+@dataclass
+class _Rule:
+    column: str
+    rule: str
+    predicate: str  # SQL over aliases t (typed table), p (person), d (dup key), k (case), ...
+
+
+class _Checker:
+    """Stages a folder's files in a private DuckDB and evaluates every rule there."""
+
+    def __init__(self, folder: str | os.PathLike, engine: "Engine | None" = None) -> None:
+        self.folder = Path(folder)
+        if not self.folder.exists():
+            raise ContractReadError(f"folder {self.folder} does not exist")
+        if not self.folder.is_dir():
+            raise ContractReadError(f"{self.folder} is not a folder")
+        from crimcareer.engine import Engine
+
+        self.own_engine = engine is None or engine.kind != "duckdb"
+        self.engine = Engine("duckdb") if self.own_engine else engine
+        self.con: duckdb.DuckDBPyConnection = self.engine.con.con
+        # A private name prefix and folder, so checks can share one engine (and its spill space).
+        self.p = "v" + uuid.uuid4().hex[:10] + "_"
+        self.tmp = Path(tempfile.mkdtemp(prefix="validate-", dir=self.engine._tmp.name))
+        self.objects: list[tuple[str, str]] = []
+        try:
+            self._setup()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _setup(self) -> None:
+        self.staged: dict[str, _Staged] = {}
+        self.last_log: list[RepairEntry] = []
+        self._check_meta()
+        for name, path in table_files(self.folder).items():
+            self.staged[name] = self._stage(name, path)
+        for st in self.staged.values():
+            self._typed_view(st)
+        # One aggregate per keyed table serves both the duplicate-key rule (n > 1) and the
+        # lookups of other tables (persons: birth and death; cases: the case's person).
+        self.persons_ok = "persons" in self.staged and "person_id" in self.staged["persons"].types
+        self.cases_ok = "cases" in self.staged and "case_id" in self.staged["cases"].types
+        if self.persons_ok:
+            self._x(
+                "CREATE TEMP TABLE §persons AS SELECT person_id, min(birth_date) AS birth_date, "
+                "min(death_date) AS death_date, count(*) AS n "
+                f"FROM {self.staged['persons'].typed} "
+                "WHERE person_id IS NOT NULL GROUP BY person_id"
+            )
+        if self.cases_ok:
+            self._x(
+                "CREATE TEMP TABLE §cases AS SELECT case_id, min(person_id) AS person_id, "
+                f"count(*) AS n FROM {self.staged['cases'].typed} "
+                "WHERE case_id IS NOT NULL GROUP BY case_id"
+            )
+
+    # -- context manager ------------------------------------------------------------------------
+    def __enter__(self) -> "_Checker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.own_engine:
+            self.engine.close()
+            return
+        for kind, name in reversed(self.objects):
+            try:
+                self.con.execute(f"DROP {kind} IF EXISTS {name}")
+            except duckdb.Error:  # pragma: no cover - best effort clean-up
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _x(self, sql: str) -> duckdb.DuckDBPyConnection:
+        """Execute SQL with the private prefix in place of §, remembering created objects."""
+        sql = sql.replace("§", self.p)
+        m = re.match(r"CREATE (?:OR REPLACE )?TEMP (TABLE|VIEW) (\w+)", sql)
+        if m:
+            self.objects.append((m.group(1), m.group(2)))
+        return self.con.execute(sql)
+
+    # -- staging ----------------------------------------------------------------------------------
+    def _check_meta(self) -> None:
+        meta = self.folder / "meta.json"
+        if meta.exists():
+            try:
+                cutoff = json.loads(meta.read_text(encoding="utf-8")).get("cutoff")
+                if cutoff:
+                    import datetime as dt
+
+                    dt.date.fromisoformat(cutoff)
+            except (OSError, ValueError, AttributeError) as e:
+                raise ContractReadError(f"meta.json cannot be read: {type(e).__name__}") from None
+
+    def _stage(self, name: str, path: Path) -> _Staged:
+        try:
+            if path.suffix == ".parquet":
+                src = path
+            elif path.suffix == ".csv":
+                src = self.tmp / f"raw_{name}.parquet"
+                # Written in file order (COPY preserves insertion order), so the parquet row
+                # number is the CSV data row number.
+                self._x(
+                    f"COPY (SELECT * FROM {csv_as_text(path)}) "
+                    f"TO {_lit(src)} (FORMAT parquet)"
+                )
+            else:
+                src = self.tmp / f"raw_{name}.parquet"
+                sav_to_parquet(path, src)
+            # Subqueries, not views: no catalog objects to create and drop per check.
+            raw = (
+                "(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
+                f"FROM read_parquet({_lit(src)}, file_row_number=true))"
+            )
+            types = {
+                r[0]: r[1]
+                for r in self._x(f"DESCRIBE SELECT * FROM {raw}").fetchall()
+                if r[0] != "__row"
+            }
+            import pyarrow.parquet as pq
+
+            rows = pq.ParquetFile(src).metadata.num_rows
+        except Exception as e:  # noqa: BLE001 - any failure to read is a read error
+            raise ContractReadError(f"{path.name} cannot be read: {_safe_reason(e)}") from None
+        return _Staged(name, path, types, int(rows), raw)
+
+    def _typed_view(self, st: _Staged) -> None:
+        """Set the staged table's typed subquery (contract types, flags for unusable values)."""
+        cols = ["__row"]
+        for col in contract.TABLES[st.name].columns:
+            expr, bad, _ = _typed(col, st.types.get(col.name))
+            cols.append(f"{expr} AS {_q(col.name)}")
+            cols.append(f"{bad} AS {_q('__bad_' + col.name)}")
+        cols += [_q(c) for c in st.extra]
+        st.typed = f"(SELECT {', '.join(cols)} FROM {st.raw})"
+
+    def needs_conversion(self) -> bool:
+        """True when some table is not parquet or not of the canonical column types."""
+        for st in self.staged.values():
+            if st.path.suffix != ".parquet" or st.missing:
+                return True
+            for col in contract.TABLES[st.name].columns:
+                if _base_type(st.types[col.name]) != _CANONICAL[col.type]:
+                    return True
+        return False
+
+    # -- rules ------------------------------------------------------------------------------------
+    def _from(self, name: str, repair: bool = False) -> str:
+        t = contract.TABLES[name]
+        cols = set(t.column_names)
+        sql = f"{self.staged[name].typed} t"
+        if name != "persons" and "person_id" in cols and self.persons_ok:
+            sql += " LEFT JOIN §persons p ON t.person_id = p.person_id"
+            if repair:
+                sql += " LEFT JOIN §kept_persons kp ON t.person_id = kp.person_id"
+        if name == "relations" and self.persons_ok:
+            sql += " LEFT JOIN §persons a ON t.alter_id = a.person_id"
+            if repair:
+                sql += " LEFT JOIN §kept_persons ka ON t.alter_id = ka.person_id"
+        if name == "persons" and self.persons_ok:
+            sql += " LEFT JOIN §persons d ON t.person_id = d.person_id"
+        if name == "cases" and self.cases_ok:
+            sql += " LEFT JOIN §cases d ON t.case_id = d.case_id"
+        if name == "probation_advice" and self.cases_ok:
+            sql += " LEFT JOIN §cases k ON t.case_id = k.case_id"
+            if repair:
+                sql += " LEFT JOIN §kept_cases kk ON t.case_id = kk.case_id"
+        return sql
+
+    def rules(self, name: str, repair: bool = False) -> list[_Rule]:
+        """The row rules of one table, in the order repair attributes a dropped row to them."""
+        t, st = contract.TABLES[name], self.staged[name]
+        present = set(st.types)
+        out: list[_Rule] = []
+        for col in t.columns:
+            if col.name in present:
+                _, bad, rule = _typed(col, st.types[col.name])
+                if bad != "false":
+                    out.append(_Rule(col.name, rule, f"t.{_q('__bad_' + col.name)}"))
+        for col in t.columns:
+            if not col.nullable and col.name in present:
+                out.append(_Rule(col.name, NULL,
+                                 f"t.{_q(col.name)} IS NULL AND NOT t.{_q('__bad_' + col.name)}"))
+        for col in t.columns:
+            if col.codes and col.name in present:
+                codes = ", ".join(_lit(c) for c in col.codes)
+                out.append(_Rule(col.name, UNKNOWN_CODE, f"t.{_q(col.name)} NOT IN ({codes})"))
+        if t.key and t.key[0] in present:
+            out.append(_Rule(t.key[0], DUPLICATE_KEY, "d.n > 1"))
+        if name == "relations":
+            out.append(_Rule("alter_id", SELF_RELATION, "t.person_id = t.alter_id"))
+            pairs = " OR ".join(
+                f"(t.relation = {_lit(r)} AND t.layer <> {_lit(lay)})"
+                for r, lay in RELATION_LAYERS.items()
+            )
+            if {"relation", "layer"} <= present:
+                out.append(_Rule("layer", RELATION_LAYER, f"({pairs})"))
+        for start, end in t.spells:
+            if {start, end} <= present:
+                out.append(_Rule(end, END_BEFORE_START, f"t.{_q(end)} < t.{_q(start)}"))
+        if name == "probation_advice" and {"requested_date", "delivered_date"} <= present:
+            out.append(_Rule("delivered_date", NOT_REQUESTED,
+                             "t.delivered_date IS NOT NULL AND t.requested_date IS NULL"))
+        if name == "persons":
+            for c in ("death_date", "emigration_date"):
+                if c in present and "birth_date" in present:
+                    out.append(_Rule(c, BEFORE_BIRTH, f"t.{_q(c)} < t.birth_date"))
+        has_person = name != "persons" and "person_id" in present and self.persons_ok
+        if has_person:
+            out.append(_Rule("person_id", UNKNOWN_PERSON,
+                             "t.person_id IS NOT NULL AND p.person_id IS NULL"))
+            if repair:
+                out.append(_Rule("person_id", PERSON_DROPPED,
+                                 "p.person_id IS NOT NULL AND kp.person_id IS NULL"))
+        if name == "relations" and repair and self.persons_ok and "alter_id" in present:
+            out.append(_Rule("alter_id", ALTER_DROPPED,
+                             "a.person_id IS NOT NULL AND ka.person_id IS NULL"))
+        if name == "probation_advice" and self.cases_ok and "case_id" in present:
+            out.append(_Rule("case_id", UNKNOWN_CASE,
+                             "t.case_id IS NOT NULL AND k.case_id IS NULL"))
+            if repair:
+                out.append(_Rule("case_id", CASE_DROPPED,
+                                 "k.case_id IS NOT NULL AND kk.case_id IS NULL"))
+            if "person_id" in present:
+                out.append(_Rule("person_id", CASE_PERSON,
+                                 "k.person_id IS NOT NULL AND t.person_id <> k.person_id"))
+        if has_person:
+            for c in BIRTH_BOUND.get(name, ()):
+                if c in present:
+                    out.append(_Rule(c, BEFORE_BIRTH, f"t.{_q(c)} < p.birth_date"))
+            for c in DEATH_BOUND.get(name, ()):
+                if c in present:
+                    out.append(_Rule(c, AFTER_DEATH, f"t.{_q(c)} > p.death_date"))
+        return out
+
+    def notes_rules(self, name: str) -> list[_Rule]:
+        if name == "relations" and self.persons_ok and "alter_id" in self.staged[name].types:
+            return [_Rule("alter_id", UNREGISTERED_ALTER,
+                          "t.alter_id IS NOT NULL AND a.person_id IS NULL")]
+        return []
+
+    def _count(self, name: str, rules: list[_Rule]) -> list[Violation]:
+        if not rules:
+            return []
+        parts = []
+        for i, r in enumerate(rules):
+            pred = f"coalesce({r.predicate}, false)"
+            parts.append(f"count(*) FILTER (WHERE {pred}) AS c{i}")
+            parts.append(f"min(t.__row, {MAX_EXAMPLES}) FILTER (WHERE {pred}) AS e{i}")
+        row = self._x(f"SELECT {', '.join(parts)} FROM {self._from(name)}").fetchone()
+        out = []
+        for i, r in enumerate(rules):
+            n = int(row[2 * i])
+            if n:
+                rows = sorted(int(x) for x in row[2 * i + 1])
+                out.append(Violation(name, r.column, r.rule, n, rows))
+        return out
+
+    def report(self) -> ValidationReport:
+        violations: list[Violation] = []
+        notes: list[Violation] = []
+        for name in contract.REQUIRED_TABLES:
+            if name not in self.staged:
+                violations.append(Violation(name, "", MISSING_TABLE, 0, []))
+        for name, st in self.staged.items():
+            for c in st.missing:
+                violations.append(Violation(name, c, MISSING_COLUMN, st.rows, []))
+            for v in self._count(name, self.rules(name) + self.notes_rules(name)):
+                (notes if v.rule == UNREGISTERED_ALTER else violations).append(v)
+        return ValidationReport(violations, notes)
+
+    # -- writing ----------------------------------------------------------------------------------
+    def write(
+        self, out: Path, repair: bool, link_canonical: bool = False,
+        broken: set[str] | None = None,
+    ) -> list[RepairEntry]:
+        """Write every staged table as typed parquet to ``out`` (dropping broken rows if repair).
+
+        With ``link_canonical``, parquet tables that already have the canonical types and need no
+        change are symlinked instead of copied: in repair mode, tables not in ``broken`` while no
+        person or case was dropped (nothing can cascade into them).
+        """
+        if out.resolve() == self.folder.resolve():
+            raise ValueError("the repaired or converted copy must go to another folder")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in contract.TABLES:  # a stale table from an earlier run must not survive
+            (out / f"{name}.parquet").unlink(missing_ok=True)
+        log: list[RepairEntry] = []
+        broken = set(self.staged) if broken is None else broken
+        dropped: set[str] = set()  # persons dropped cascade into every table, cases into advice
+        order = sorted(self.staged, key=lambda n: (n != "persons", n != "cases", n))
+        for name in order:
+            st = self.staged[name]
+            t = contract.TABLES[name]
+            if repair:
+                for c in st.missing:
+                    log.append(RepairEntry(FILLED_COLUMN, name, c, st.rows))
+            target = out / f"{name}.parquet"
+            canonical = (
+                st.path.suffix == ".parquet" and not st.missing
+                and all(_base_type(st.types[c.name]) == _CANONICAL[c.type] for c in t.columns)
+            )
+            cascades = "persons" in dropped or (name == "probation_advice" and "cases" in dropped)
+            unchanged = not repair or (name not in broken and not cascades)
+            if link_canonical and canonical and unchanged:
+                target.symlink_to(st.path.resolve())
+            else:
+                rules = self.rules(name, repair=True) if repair else []
+                if rules:
+                    case = "CASE " + " ".join(
+                        f"WHEN coalesce({r.predicate}, false) THEN {i}" for i, r in enumerate(rules)
+                    ) + " END"
+                else:
+                    case = "NULL"
+                src = self._from(name, repair=repair)
+                cols = ", ".join(f"t.{_q(c)}" for c in t.column_names + st.extra)
+                self._x(
+                    f"COPY (SELECT {cols} FROM {src} WHERE ({case}) IS NULL ORDER BY t.__row) "
+                    f"TO {_lit(target)} (FORMAT parquet)"
+                )
+                if rules:
+                    counts = self._x(
+                        f"SELECT rule, count(*) FROM (SELECT {case} AS rule FROM {src}) "
+                        "WHERE rule IS NOT NULL GROUP BY rule ORDER BY rule"
+                    ).fetchall()
+                    for i, n in counts:
+                        r = rules[int(i)]
+                        log.append(RepairEntry(r.rule, name, r.column, int(n)))
+                        dropped.add(name)
+            if name == "persons" and self.persons_ok:
+                self._x(
+                    f"CREATE OR REPLACE TEMP TABLE §kept_persons AS SELECT DISTINCT person_id "
+                    f"FROM read_parquet({_lit(target)})"
+                )
+            if name == "cases" and self.cases_ok:
+                self._x(
+                    f"CREATE OR REPLACE TEMP TABLE §kept_cases AS SELECT DISTINCT case_id "
+                    f"FROM read_parquet({_lit(target)})"
+                )
+        meta = self.folder / "meta.json"
+        if meta.exists():
+            shutil.copyfile(meta, out / "meta.json")
+        self.last_log = log
+        return log
+
+
+def _safe_reason(e: BaseException) -> str:
+    """An error reason without file contents (DuckDB CSV errors quote the offending line)."""
+    text = str(e)
+    m = re.search(r"line:?\s*(\d+)", text, flags=re.IGNORECASE)
+    where = f" near line {m.group(1)} of the file" if m else ""
+    return f"{type(e).__name__}{where}"
