@@ -29,25 +29,11 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def both_engines():
-    """(duckdb, spark) engines, opened once for the module; skips if Spark cannot start."""
-    from pyspark.sql import SparkSession
-
-    # Engine("spark") uses getOrCreate: a session left by another module (whose temporary
-    # folders may be gone) would be reused, so start from a fresh one and stop it afterwards.
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-    try:
-        spark = Engine("spark")
-    except Exception as exc:  # no Java, or no local Spark
-        pytest.skip(f"cannot start a local Spark session: {exc}")
+def both_engines(spark_engine):
+    """(duckdb, spark) engines; the Spark session is shared by the whole test run (conftest)."""
     duck = Engine("duckdb")
-    yield duck, spark
+    yield duck, spark_engine
     duck.close()
-    session = spark.session
-    spark.close()
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ class Engine:
                 .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.warehouse.dir", str(tmp / "warehouse"))
                 .config("spark.local.dir", str(tmp / "spill"))
-                .config("spark.sql.shuffle.partitions", "8")
+                .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp}")
             )

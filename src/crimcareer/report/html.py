@@ -133,6 +133,9 @@ def write_report(sections: list[Section], gate: Gate, out_dir: str | Path, lang:
             parts.append(f"<p class='src'>tables/{html.escape(name)}.csv</p>")
         for fig in sec.figures:
             svg_path = out_dir / fig.file
+            localised = svg_path.with_name(f"{svg_path.stem}_{lang}{svg_path.suffix}")
+            if lang != "en" and localised.exists():
+                svg_path = localised
             svg = svg_path.read_text(encoding="utf-8") if svg_path.exists() else ""
             ftitle = fig.title.get(lang, fig.title.get("en", fig.name))
             parts.append(f"<figure>{_strip_xml_header(svg)}<figcaption>{html.escape(ftitle)} "

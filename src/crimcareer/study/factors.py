@@ -1,0 +1,289 @@
+"""Risk and protective factors per cohort person (issue 3) and the person features frame.
+
+Family: a criminal parent, sibling, half-sibling or (ex-)partner (spec.factors.family_relations),
+tie started on or before the index date, relative's counted case before the index date (B5).
+Education: a startkwalificatie before the 23rd birthday, observable only for persons who turned 23
+by the cut-off (B6). Childhood: single-parent household spell and youth care starting before 18
+(B13). Background: migration background, origin in the big four, male (B10, B11, B7).
+Optional tables that are absent give null columns, never "nobody has one".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from crimcareer.disclosure import Gate
+from crimcareer.engine import Engine, add_years
+from crimcareer.report.figures import save_chart
+from crimcareer.report.section import Figure, Section
+from crimcareer.study.careers import career_measures, cohort_keys
+from crimcareer.study.network import criminal_network, criminal_ties
+from crimcareer.adapters.files import Registers
+from crimcareer.study.spec import StudySpec
+
+BIG4 = ("MA", "TR", "SR", "AN")
+MIGRANT = ("first_generation", "second_generation")
+
+LABELS: dict[str, tuple[str, str]] = {
+    "criminal_family": ("Criminal parent, sibling or (ex-)partner",
+                        "Criminele ouder, broer/zus of (ex-)partner"),
+    "criminal_parent": ("Criminal parent", "Criminele ouder"),
+    "criminal_sibling": ("Criminal sibling", "Criminele broer of zus"),
+    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of halfzus"),
+    "criminal_partner": ("Criminal (ex-)partner", "Criminele (ex-)partner"),
+    "criminal_child": ("Criminal child", "Crimineel kind"),
+    "criminal_grandparent": ("Criminal grandparent", "Criminele grootouder"),
+    "criminal_grandchild": ("Criminal grandchild", "Crimineel kleinkind"),
+    "criminal_other_family": ("Criminal other relative", "Crimineel ander familielid"),
+    "skq_observable": ("Turned 23 by the cut-off", "23 geworden voor de peildatum"),
+    "skq_by_23": ("Startkwalificatie by age 23", "Startkwalificatie voor 23e jaar"),
+    "skq_not_observable": ("Not yet 23 at the cut-off (startkwalificatie not observable)",
+                           "Nog geen 23 op de peildatum (startkwalificatie niet waarneembaar)"),
+    "single_parent_childhood": ("Grew up in a single-parent household",
+                                "Opgegroeid in een eenoudergezin"),
+    "youth_care_childhood": ("Youth care before age 18", "Jeugdzorg voor 18e jaar"),
+    "migration_any": ("Migration background", "Migratieachtergrond"),
+    "origin_big4": ("Origin Morocco, Turkey, Suriname or Antilles",
+                    "Herkomst Marokko, Turkije, Suriname of Antillen"),
+    "male": ("Male", "Man"),
+}
+
+#: Binary factor variables in report order (criminal_<relation>/<layer> added from the spec).
+FACTOR_BINARY = ("criminal_family", "skq_by_23", "single_parent_childhood", "youth_care_childhood",
+                 "migration_any", "origin_big4", "male")
+
+#: Headline ids of the published figures (published-figures.md) per variable.
+HEADLINE_IDS = {"criminal_family": "B5", "skq_by_23": "B6", "migration_any": "B10",
+                "origin_big4": "B11", "single_parent_childhood": "B13"}
+
+
+def _null_bool() -> ir.BooleanValue:
+    return ibis.null().cast("boolean")
+
+
+def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.Table:
+    """Risk-factor columns per cohort person (architecture.md); absent optional tables -> null."""
+    fs = spec.factors
+    coh = cohort_keys(cohort_table)
+    base = cohort_table.select(
+        "person_id", "sex", "migration_background", "origin_group")
+    t = coh.join(base, "person_id")
+
+    # Family: ties of cohort egos only; alters reduced to their first counted offence date.
+    relations = list(fs.family_relations)
+    ties = criminal_ties(reg, cohort_table, spec, ["family"], relations)
+    fam = ties.group_by("person_id").aggregate(
+        _family=ties.criminal.any(),
+        **{f"_{r}": (ties.criminal & (ties.relation == r)).any() for r in relations})
+    t = t.left_join(fam, "person_id").select(t, *[fam[c] for c in fam.columns if c != "person_id"])
+
+    # Anniversaries via add_years (29 February -> 28 February in common years), as
+    # docs/architecture.md defines skq_observable and as study/profile.py does: "before age 18"
+    # means before the 18th anniversary, "by 23" before the 23rd.
+    cutoff = ibis.literal(reg.cutoff, type="date")
+    at23 = add_years(t.birth_date, fs.startkwalificatie_age)
+    at18 = add_years(t.birth_date, fs.childhood_age)
+    t = t.mutate(_at23=at23, _at18=at18)
+
+    extra: dict[str, ir.Value] = {}
+    if reg.has("education"):
+        ed = reg.education
+        ed = ed.filter(ed.level.isin(list(fs.startkwalificatie_levels))).select(
+            "person_id", diploma_date=ed.diploma_date.cast("date"))
+        ed = ed.join(t.select("person_id", "_at23"), "person_id")
+        ed = ed.filter(ed.diploma_date < ed._at23)
+        skq = ed.group_by("person_id").aggregate(_skq=ed.count())
+        t = t.left_join(skq, "person_id").select(t, skq._skq)
+
+    if reg.has("households"):
+        hh = reg.households
+        hh = hh.filter((hh.role == "child") & (hh.household_type == "single_parent")).select(
+            "person_id", start_date=hh.start_date.cast("date"))
+        hh = hh.join(t.select("person_id", "_at18"), "person_id")
+        hh = hh.filter(hh.start_date < hh._at18)
+        sp = hh.group_by("person_id").aggregate(_sp=hh.count())
+        t = t.left_join(sp, "person_id").select(t, sp._sp)
+
+    if reg.has("youth_care"):
+        yc = reg.youth_care
+        yc = yc.select("person_id", start_date=yc.start_date.cast("date"))
+        yc = yc.join(t.select("person_id", "_at18"), "person_id")
+        yc = yc.filter(yc.start_date < yc._at18)
+        yca = yc.group_by("person_id").aggregate(_yc=yc.count())
+        t = t.left_join(yca, "person_id").select(t, yca._yc)
+
+    observable = t._at23 <= cutoff
+    # Not yet 23 at the cut-off: not observable (null), out of the denominator.
+    extra["skq_by_23"] = (observable.ifelse(t._skq.fill_null(0) > 0, _null_bool())
+                          if reg.has("education") else _null_bool())
+    extra["single_parent_childhood"] = (t._sp.fill_null(0) > 0 if reg.has("households")
+                                        else _null_bool())
+    extra["youth_care_childhood"] = (t._yc.fill_null(0) > 0 if reg.has("youth_care")
+                                     else _null_bool())
+    return t.select(
+        "person_id",
+        criminal_family=t._family.fill_null(False),
+        **{f"criminal_{r}": t[f"_{r}"].fill_null(False) for r in relations},
+        skq_observable=observable,
+        **extra,
+        migration_any=t.migration_background.isin(list(MIGRANT)),
+        origin_big4=t.origin_group.isin(list(BIG4)),
+        male=t.sex == "M",
+    )
+
+
+def person_features(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
+                    engine: Engine) -> pd.DataFrame:
+    """One row per cohort person: careers, risk factors and criminal network joined (pandas)."""
+    car = career_measures(reg, cohort_table, spec)
+    fac = risk_factors(reg, cohort_table, spec)
+    net = criminal_network(reg, cohort_table, spec)
+    t = car.join(fac, "person_id").join(net, "person_id")
+    df = engine.to_pandas(t)
+    return df.sort_values("person_id", kind="stable").reset_index(drop=True)
+
+
+# -- report section ---------------------------------------------------------------------------
+def factor_variables(features: pd.DataFrame, spec: StudySpec) -> list[str]:
+    """Binary factor variables to report, in order, that exist and are not all null."""
+    names = ["criminal_family", *[f"criminal_{r}" for r in spec.factors.family_relations],
+             *[f"criminal_{lay}" for lay in spec.factors.network_layers],
+             *[v for v in FACTOR_BINARY if v != "criminal_family"]]
+    return [v for v in names if v in features.columns and features[v].notna().any()]
+
+
+def _all_labels() -> dict[str, tuple[str, str]]:
+    from crimcareer.study import careers, network
+
+    return {**careers.LABELS, **network.LABELS, **LABELS}
+
+
+def risk_factor_chart(table: pd.DataFrame, lang: str = "en") -> alt.Chart:
+    """Bar chart of shares with Wilson 95% CIs per variable and group (from a released table)."""
+    labels = _all_labels()
+    d = table.dropna(subset=["pct"]).copy()
+    d["label"] = [labels.get(v, (v, v))[0 if lang == "en" else 1] for v in d["variable"]]
+    order = list(dict.fromkeys(d["label"]))
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
+    color = alt.Color("group:N", sort=["DSE", "CC", "NC"], title=None)
+    offset = alt.YOffset("group:N", sort=["DSE", "CC", "NC"])
+    bars = alt.Chart(d).mark_bar().encode(
+        x=alt.X("pct:Q", title="%", scale=alt.Scale(domain=[0, 100])), y=y, color=color,
+        yOffset=offset)
+    err = alt.Chart(d).mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset)
+    return (bars + err).properties(width=420)
+
+
+def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, spec: StudySpec,
+                    out_dir: str | Path) -> Section:
+    """The risk-factor section: three-group table, odds ratios, DSE-vs-CC logit, bar chart."""
+    from crimcareer.study.compare import (blank_tests_of_suppressed, logistic_dse_vs_cc,
+                                          pairwise_odds_ratios, three_group_table)
+
+    f = features.copy()
+    if "group" not in f.columns:
+        f = f.merge(cohort[["person_id", "group"]], on="person_id", how="left")
+    variables = factor_variables(f, spec)
+    tab = three_group_table(cohort, f, spec, binary=variables, continuous=[])
+    tab = tab.drop(columns=["kind", "mean", "sd"]).reset_index(drop=True)
+    keys = ["variable", "group"]  # ledger cell keys "variable|group"
+    released = gate.proportions("factors_three_group", tab,
+                                estimate_cols=["pct", "ci_low", "ci_high", "p_value"],
+                                key_cols=keys)
+    blank_tests_of_suppressed(released)
+    if "careers_male" in gate.tables and hasattr(gate, "declare_equal"):
+        for col in ("n", "N"):  # the same persons as the careers section's B7 table
+            gate.declare_equal(("careers_male", "male|DSE", col),
+                               ("factors_three_group", "male|DSE", col), "male offenders")
+
+    tables = ["factors_three_group"]
+    if "skq_observable" in f.columns and "skq_by_23" in variables:
+        # B6's denominator excludes persons not yet 23 at the cut-off: report how many.
+        f["skq_not_observable"] = ~f["skq_observable"].astype(bool)
+        nobs = three_group_table(cohort, f, spec, binary=["skq_not_observable"], continuous=[])
+        blank_tests_of_suppressed(gate.proportions(
+            "factors_skq_not_observable", nobs.drop(columns=["kind", "mean", "sd"]),
+            estimate_cols=["pct", "ci_low", "ci_high", "p_value"], key_cols=keys))
+        tables.append("factors_skq_not_observable")
+
+    ors = pairwise_odds_ratios(f, spec, variables=variables)
+    gate.proportions("factors_odds_ratios", ors,
+                     estimate_cols=["odds_ratio", "ci_low", "ci_high", "p_value"],
+                     key_cols=["variable", "comparison"])
+    # later (secondary) suppressions are applied in place: blank the tests of those too
+    blank_tests_of_suppressed(released)
+
+    tables.append("factors_odds_ratios")
+    fit = logistic_dse_vs_cc(f, spec)
+    if fit is not None:
+        gate.model("factors_logit_dse_cc", fit.coefs, fit.n_obs, fit.df_resid,
+                   fit.category_counts)
+        tables.append("factors_logit_dse_cc")
+
+    figures: list[Figure] = []
+    if released["pct"].notna().any():
+        rel = save_chart(risk_factor_chart(released, "en"), out_dir, "risk_factors")
+        rel_nl = save_chart(risk_factor_chart(released, "nl"), out_dir, "risk_factors_nl")
+        gate.figure("risk_factors", ["factors_three_group"], [rel, rel_nl])
+        # The Dutch version sits beside it as figures/risk_factors_nl.svg (same released table).
+        figures.append(Figure("risk_factors", rel,
+                              {"en": "Risk factors by group (%, 95% CI)",
+                               "nl": "Risicofactoren per groep (%, 95%-BI)"},
+                              ["factors_three_group"]))
+
+    groups = [g for g in ("DSE", "CC", "NC") if g in set(f["group"])]
+
+    def share(var: str, g: str) -> float | None:
+        row = released[(released["variable"] == var) & (released["group"] == g)]
+        if row.empty or pd.isna(row.iloc[0]["pct"]):
+            return None
+        return float(row.iloc[0]["pct"]) / 100.0
+
+    headline: dict[str, dict[str, float | None]] = {}
+    for var, fid in HEADLINE_IDS.items():
+        if var in variables:
+            headline[fid] = {g: share(var, g) for g in groups}
+    for r in spec.factors.family_relations:
+        if f"criminal_{r}" in variables:
+            headline[f"B5_{r}"] = {g: share(f"criminal_{r}", g) for g in groups}
+
+    return Section(
+        key="factors",
+        title={"en": "Risk and protective factors", "nl": "Risico- en beschermende factoren"},
+        text={
+            "en": ("Shares with Wilson 95% confidence intervals per group, chi-square or Fisher "
+                   "tests, odds ratios of offenders against each control group, and a "
+                   "multivariable logistic regression of offenders against criminal controls. A "
+                   "relative or other tie counts when it began on or before the index date and "
+                   "the alter had a counted case before it; startkwalificatie only for persons "
+                   "who turned 23 by the cut-off."),
+            "nl": ("Aandelen met Wilson 95%-betrouwbaarheidsintervallen per groep, chi-kwadraat- "
+                   "of Fisher-toetsen, odds ratio's van daders tegenover elke controlegroep, en "
+                   "een multivariate logistische regressie van daders tegenover criminele "
+                   "controles. Een familielid of andere relatie telt als de relatie op of voor "
+                   "de indexdatum begon en die persoon daarvoor een meegetelde zaak had; "
+                   "startkwalificatie alleen voor wie voor de peildatum 23 werd."),
+        },
+        tables=tables,
+        table_titles={
+            "factors_three_group": {"en": "Risk factors by group", "nl": "Risicofactoren per groep"},
+            "factors_skq_not_observable": {
+                "en": "Persons not yet 23 at the cut-off (out of the startkwalificatie "
+                      "denominator)",
+                "nl": "Personen nog geen 23 op de peildatum (buiten de noemer van de "
+                      "startkwalificatie)"},
+            "factors_odds_ratios": {"en": "Odds ratios, offenders against controls",
+                                    "nl": "Odds ratio's, daders tegenover controles"},
+            "factors_logit_dse_cc": {"en": "Logistic regression, offenders against criminal "
+                                           "controls",
+                                     "nl": "Logistische regressie, daders tegenover criminele "
+                                           "controles"},
+        },
+        figures=figures,
+        headline=headline,
+    )

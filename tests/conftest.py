@@ -1,0 +1,32 @@
+"""Shared fixtures: one local Spark session for the whole test run (it takes seconds to start)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers (reference_*.py, small_registers.py)
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """A local Spark engine shared by every Spark parity test; skips when Spark cannot start."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (install the 'spark' extra)")
+    from pyspark.sql import SparkSession
+
+    from crimcareer.engine import Engine
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    try:
+        engine = Engine("spark")
+    except Exception as exc:  # no Java, or no local Spark
+        pytest.skip(f"cannot start a local Spark session: {exc}")
+    engine.session.conf.set("spark.sql.shuffle.partitions", "2")  # tiny data: fewer tasks
+    yield engine
+    engine.close()
