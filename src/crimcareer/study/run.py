@@ -169,9 +169,15 @@ STEPS: list[tuple[str, Callable[[_Context], list[Section]]]] = [
 
 
 def _declare_matching(gate: Gate, spec: StudySpec, cohort: object) -> None:
-    """Tell the ledger what exact k:1 matching implies: each control group's count in a cell of a
-    matching variable (sex) is k times the offenders' count, so neither gives the other away."""
+    """Tell the ledger what links sections: group sizes reused as denominators, and what exact
+    k:1 matching implies (a control group's count in a cell of a matching variable, sex, is k
+    times the offenders' count), so neither gives the other away."""
     unmatched = getattr(cohort, "unmatched", {}) or {}
+    # Steps that report per group use the cohort's group sizes as denominators.
+    if "cohort_groups" in gate.tables and "recidivism_followed" in gate.tables:
+        for g in gate.tables["recidivism_followed"]["group"].astype(str).unique():
+            gate.declare_equal(Gate.ref("recidivism_followed", (g,), "N"),
+                               Gate.ref("cohort_groups", (g,), "n"), why=f"{g} group size")
     if spec.controls.method != "exact" or "sex" not in spec.controls.exact:
         return
     target = spec.target.label

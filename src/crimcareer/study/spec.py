@@ -118,7 +118,7 @@ class TrajectoriesSpec(_Section):
     max_groups: int = Field(6, ge=1, le=10)
     degree: int = Field(3, ge=0, le=4)
     starts: int = Field(5, ge=1, le=50)
-    model: Literal["poisson", "zip"] = "poisson"
+    model: Literal["poisson", "zip", "frailty"] = "poisson"
 
 
 class ProfileSpec(_Section):
