@@ -30,3 +30,14 @@ def spark_engine():
     engine.session.conf.set("spark.sql.shuffle.partitions", "2")  # tiny data: fewer tasks
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def default_population(tmp_path_factory) -> Path:
+    """The default synthetic population (1M persons, seed 1: what `make demo` studies), generated
+    once per test run and shared by the calibration, trajectory and end-to-end tests."""
+    from crimcareer.synth import generate
+
+    out = tmp_path_factory.mktemp("default") / "pop"
+    generate(out, persons=1_000_000, seed=1)
+    return out

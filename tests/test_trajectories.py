@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from pathlib import Path
 
@@ -377,7 +376,7 @@ def _oracle_ari(fit, truth: pd.DataFrame, params: dict) -> float:
 
 
 @pytest.mark.slow
-def test_recovers_synthetic_population_groups(tmp_path):
+def test_recovers_synthetic_population_groups(default_population):
     """Default synthetic population (1M persons): the four planted DSE trajectory shapes found,
     ARI about as good as the Bayes classification with the planted parameters.
 
@@ -385,18 +384,13 @@ def test_recovers_synthetic_population_groups(tmp_path):
     frailty GBTM with the published number of groups (4); see benchmarks/README.md for what BIC
     chooses and how the plain Poisson mixture fares. Takes 1-2 minutes on a quiet 2-core host.
     """
-    try:
-        synth = importlib.import_module("crimcareer.synth")
-        generate = synth.generate
-        from crimcareer.study.cohort import study_cohort
-    except (ImportError, AttributeError):
-        pytest.skip("crimcareer.synth.generate or study.cohort.study_cohort is not available yet")
+    from crimcareer.study.cohort import study_cohort
     from crimcareer.adapters.files import load_registers
     from crimcareer.study.trajectories import fit_trajectories
 
     spec = SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
         update={"model": "frailty", "groups": 4})})
-    generate(tmp_path, persons=1_000_000, seed=1, offenders=630)
+    tmp_path = default_population
     truth = pd.read_parquet(tmp_path / "truth" / "persons_truth.parquet",
                             columns=["person_id", "trajectory_group"])
     params = json.loads((tmp_path / "truth" / "params.json").read_text())
