@@ -41,3 +41,21 @@ def default_population(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("default") / "pop"
     generate(out, persons=1_000_000, seed=1)
     return out
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A DuckDB engine per test module."""
+    from crimcareer.engine import Engine
+
+    e = Engine("duckdb")
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    """The flagship study spec."""
+    from crimcareer.study.spec import default_spec_path, load_spec
+
+    return load_spec(default_spec_path())

@@ -22,18 +22,6 @@ CAREER_COLS = ["person_id", "group", "age_at_index", "age_first_case", "age_firs
 
 
 @pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
-@pytest.fixture(scope="module")
 def crafted(engine, spec):
     cohort, tables = crafted_population()
     reg = engine_registers(engine, tables, CRAFTED_CUTOFF)

@@ -14,18 +14,6 @@ from reference_cohort import (case, person, random_population, ref_counted_cases
                               ref_dse_cohort, ref_target_cases, registers)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def _crafted() -> dict[str, pd.DataFrame]:
     """One person per rule; the comment says whether they are in DSE (period 2008-2017)."""
     persons = [person(f"p{i:02d}") for i in range(1, 16)]

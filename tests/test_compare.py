@@ -17,11 +17,6 @@ from crimcareer.study.compare import (binary_test, fisher_freeman_halton_2xc,
 from crimcareer.study.spec import default_spec_path, load_spec
 
 
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def _wilson_by_hand(n: int, N: int, z: float = 1.959963984540054) -> tuple[float, float]:
     p = n / N
     centre = (p + z * z / (2 * N)) / (1 + z * z / N)

@@ -16,18 +16,6 @@ from reference_cohort import (CUTOFF, case, matching_violations, person, random_
                               ref_cc_pool, ref_nc_pool, registers)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def _with(spec, section: str, **kw):
     return spec.model_copy(update={section: getattr(spec, section).model_copy(update=kw)})
 

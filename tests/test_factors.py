@@ -17,18 +17,6 @@ from reference_features import (CRAFTED_CUTOFF, assert_frames_match, crafted_pop
 
 
 @pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
-@pytest.fixture(scope="module")
 def crafted(engine, spec):
     cohort, tables = crafted_population()
     reg = engine_registers(engine, tables, CRAFTED_CUTOFF)

@@ -19,18 +19,6 @@ from crimcareer.study.spec import default_spec_path, load_spec
 D = dt.date
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def typed(df: pd.DataFrame, name: str) -> pa.Table:
     types = {"string": pa.string(), "date": pa.date32(), "bool": pa.bool_(), "float": pa.float64()}
     cols = contract.TABLES[name].columns

@@ -24,18 +24,6 @@ REF = dt.date(2012, 1, 1)
 D = dt.date
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine("duckdb")
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def _date(rng, start: dt.date, end: dt.date, n: int) -> np.ndarray:
     days = (end - start).days
     return np.array([start + dt.timedelta(days=int(d)) for d in rng.integers(0, days, n)])

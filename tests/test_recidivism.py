@@ -28,13 +28,6 @@ CUTOFF = D(2023, 12, 31)
 SPEC = load_spec(default_spec_path())
 
 
-@pytest.fixture(scope="module")
-def engine():
-    e = Engine()
-    yield e
-    e.close()
-
-
 def _registers(engine, persons, cases, detentions=None, cutoff=CUTOFF) -> Registers:
     tables = {"persons": engine.from_pandas(persons), "cases": engine.from_pandas(cases)}
     if detentions is not None:

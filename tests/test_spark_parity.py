@@ -36,11 +36,6 @@ def both_engines(spark_engine):
     duck.close()
 
 
-@pytest.fixture(scope="module")
-def spec():
-    return load_spec(default_spec_path())
-
-
 def test_cohort_and_controls_spark_equals_duckdb(both_engines, spec):
     frames = random_population(300, seed=11)
     results = {e.kind: study_cohort(registers(e, frames), spec, e) for e in both_engines}
