@@ -136,7 +136,7 @@ DEFAULTS: dict = {
         "first_cohort": 1955,
         "ability_propensity": 0.9,
         # by trajectory group (non, low, early, late, high): offending disrupts school
-        "ability_group_penalty": [0.0, 1.2, 1.3, 1.0, 1.5],
+        "ability_group_penalty": [0.0, 1.35, 1.2, 1.0, 1.4],
         "ability_migration": 0.35, "ability_single_parent": 0.35,
         # cumulative population shares of the highest level (ordered)
         "level_order": ["primary", "vmbo", "mbo1", "mbo2", "mbo3", "mbo4", "havo", "vwo",
