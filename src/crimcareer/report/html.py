@@ -90,7 +90,9 @@ def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
         return f"<p class='empty'><b>{html.escape(title)}</b>: {_t('empty', lang)}</p>"
     shown = df.copy()
     for col in shown.columns:
-        if shown[col].dtype == object:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v, c=col: _fmt(v, c)).astype(object)
+        elif shown[col].dtype == object:
             shown[col] = shown[col].map(lambda v: _lab(labels, v, lang) if isinstance(v, str) and v in labels else v)
     if SUPPRESSED in shown.columns:
         mask = shown[SUPPRESSED].fillna("") != ""
@@ -98,13 +100,10 @@ def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
             shown = shown.drop(columns=[SUPPRESSED])
         else:
             for col in shown.columns:
-                if col != SUPPRESSED and pd.api.types.is_numeric_dtype(shown[col]):
+                if col != SUPPRESSED and (pd.api.types.is_numeric_dtype(df[col])):
                     shown[col] = shown[col].astype(object)
                     shown.loc[mask & shown[col].isna(), col] = "✱"
     gt = GT(shown, id=f"t_{name}").tab_header(title=title)
-    num_cols = [c for c in shown.columns if pd.api.types.is_float_dtype(shown[c])]
-    if num_cols:
-        gt = gt.fmt_number(columns=num_cols, decimals=3, drop_trailing_zeros=True)
     gt = gt.cols_label(**{c: _lab(labels, c, lang) for c in shown.columns}).sub_missing(missing_text="–")
     return gt.as_raw_html()
 
@@ -165,6 +164,17 @@ svg {{ max-width: 100%; height: auto; }}
     path = out_dir / "report.html"
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def _fmt(v: float, col: str) -> str | None:
+    """Display a float: whole numbers without decimals, p-values as <0.001, else 3 decimals."""
+    if v is None or np.isnan(v):
+        return None
+    if col in ("p_value", "p") and v < 0.001:
+        return "<0.001"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.3f}"
 
 
 def _strip_xml_header(svg: str) -> str:
