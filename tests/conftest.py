@@ -59,3 +59,18 @@ def spec():
     from crimcareer.study.spec import default_spec_path, load_spec
 
     return load_spec(default_spec_path())
+
+
+@pytest.fixture()
+def acro_session():
+    """An ACRO session with suppression on (ACRO's log output silenced), for parity tests."""
+    import logging
+    import warnings
+
+    acro = pytest.importorskip("acro")
+    logging.disable(logging.CRITICAL)
+    warnings.filterwarnings("ignore")
+    try:
+        yield acro.ACRO(suppress=True)
+    finally:
+        logging.disable(logging.NOTSET)

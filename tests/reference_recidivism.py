@@ -13,14 +13,7 @@ import pandas as pd
 FAR = dt.date(9999, 12, 31)
 
 
-def _d(x) -> dt.date | None:
-    if x is None or (not isinstance(x, dt.date) and pd.isna(x)):
-        return None
-    if isinstance(x, pd.Timestamp):
-        return x.date()
-    if isinstance(x, dt.datetime):
-        return x.date()
-    return x
+from reference_features import _d  # noqa: E402  (one date normaliser for the references)
 
 
 def _anniversary(d: dt.date, years: int) -> dt.date:

@@ -17,18 +17,8 @@ acro = pytest.importorskip("acro")
 ACRO_RULES = Rules.for_profile("acro")
 
 
-@pytest.fixture()
-def session():
-    logging.disable(logging.CRITICAL)
-    warnings.filterwarnings("ignore")
-    try:
-        yield acro.ACRO(suppress=True)
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-def _last_mask(session) -> pd.DataFrame:
-    rec = session.results.get(session.results.get_keys()[-1])
+def _last_mask(acro_session) -> pd.DataFrame:
+    rec = acro_session.results.get(acro_session.results.get_keys()[-1])
     out = rec.outcome
     return out.apply(lambda col: col.astype(str).str.strip() != "ok")
 
@@ -49,10 +39,10 @@ EDGE_COUNTS = {("a", "x"): 0, ("a", "y"): 9, ("a", "z"): 10, ("b", "x"): 11, ("b
 
 
 @pytest.mark.parametrize("margins", [False, True])
-def test_frequency_parity_cell_by_cell(session, margins):
+def test_frequency_parity_cell_by_cell(acro_session, margins):
     df = _frequency_persons(EDGE_COUNTS)
-    session.crosstab(df["r"], df["c"], margins=margins)
-    theirs = _last_mask(session)
+    acro_session.crosstab(df["r"], df["c"], margins=margins)
+    theirs = _last_mask(acro_session)
     counts = pd.Series(EDGE_COUNTS).unstack().astype(float)
     if margins:
         counts["All"] = counts.sum(axis=1)
@@ -86,29 +76,29 @@ def _mean_cells() -> dict[str, np.ndarray]:
     }
 
 
-def _mean_table(session, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _mean_table(acro_session, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [(k, "g", v) for k, vals in cells.items() for v in vals]
     df = pd.DataFrame(rows, columns=["cell", "col", "v"])
-    session.crosstab(df["cell"], df["col"], values=df["v"], aggfunc="mean")
-    theirs = _last_mask(session)["g"]
+    acro_session.crosstab(df["cell"], df["col"], values=df["v"], aggfunc="mean")
+    theirs = _last_mask(acro_session)["g"]
     ours = pd.Series({k: magnitude_reason(v, ACRO_RULES) != "" for k, v in cells.items()})
     return theirs, ours.loc[theirs.index]
 
 
-def test_magnitude_parity_cell_by_cell(session):
-    theirs, ours = _mean_table(session, _mean_cells())
+def test_magnitude_parity_cell_by_cell(acro_session):
+    theirs, ours = _mean_table(acro_session, _mean_cells())
     expected_flags = {"n9", "dom_090", "dom_091", "p_edge", "p_below", "zeros"}
     assert set(theirs[theirs].index) == expected_flags
     pd.testing.assert_series_equal(ours, theirs, check_names=False)
 
 
-def test_magnitude_negatives_documented_difference(session):
+def test_magnitude_negatives_documented_difference(acro_session):
     """ACRO: with any negative value in a table it flags only the negative cells and skips
     dominance everywhere. crimcareer (acro profile) withholds negative cells too, but keeps
     checking dominance in the other cells (docs/disclosure.md, deliberate difference 2)."""
     cells = _mean_cells()
     cells["negative"] = np.r_[-3.0, np.arange(1, 15, dtype=float)]
-    theirs, ours = _mean_table(session, cells)
+    theirs, ours = _mean_table(acro_session, cells)
     assert theirs["negative"] and ours["negative"]
     assert (theirs <= ours).all()  # everything ACRO withholds, crimcareer withholds
     extra = set(ours[ours & ~theirs].index)
@@ -119,13 +109,13 @@ def test_magnitude_negatives_documented_difference(session):
     assert magnitude_reason(cells["negative"], Rules()) == ""
 
 
-def test_dof_parity(session):
+def test_dof_parity(acro_session):
     rng = np.random.default_rng(5)
     for n in (12, 13, 14):  # 3 parameters: residual df 9, 10, 11
         X = acro.add_constant(pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)}))
         y = rng.normal(size=n)
-        res = session.ols(y, X)
-        acro_ok = session.results.get(session.results.get_keys()[-1]).status == "pass"
+        res = acro_session.ols(y, X)
+        acro_ok = acro_session.results.get(acro_session.results.get_keys()[-1]).status == "pass"
         g = Gate(ACRO_RULES)
         ours = not g.model("m", pd.DataFrame({"coef": res.params}), n, res.df_resid).empty
         assert ours == acro_ok, n

@@ -20,23 +20,13 @@ from crimcareer.disclosure import Gate, Rules, audit_output
 acro = pytest.importorskip("acro")
 
 
-@pytest.fixture()
-def session():
-    logging.disable(logging.CRITICAL)
-    warnings.filterwarnings("ignore")
-    try:
-        yield acro.ACRO(suppress=True)
-    finally:
-        logging.disable(logging.NOTSET)
-
-
 def _persons(cells: dict[tuple[str, str], int], names=("group", "trait")) -> pd.DataFrame:
     rows = [(a, b) for (a, b), n in cells.items() for _ in range(n)]
     return pd.DataFrame(rows, columns=list(names))
 
 
-def _acro_status(session) -> list[str]:
-    return [session.results.get(k).status for k in session.results.get_keys()]
+def _acro_status(acro_session) -> list[str]:
+    return [acro_session.results.get(k).status for k in acro_session.results.get_keys()]
 
 
 def _protected(gate: Gate, ref, U: float = 10.0) -> tuple[float, float]:
@@ -50,14 +40,14 @@ CELLS_1 = {("a", "yes"): 6, ("a", "no"): 40, ("b", "yes"): 20, ("b", "no"): 30,
            ("c", "yes"): 30, ("c", "no"): 25}
 
 
-def test_attack_total_minus_others_acro_lets_through(session):
+def test_attack_total_minus_others_acro_lets_through(acro_session):
     df = _persons(CELLS_1)
-    t1 = session.crosstab(df["group"], df["trait"])
+    t1 = acro_session.crosstab(df["group"], df["trait"])
     assert np.isnan(t1.loc["a", "yes"])  # ACRO withholds the small cell ...
-    t2 = session.crosstab(df["trait"], pd.Series("all", index=df.index, name="all"))
+    t2 = acro_session.crosstab(df["trait"], pd.Series("all", index=df.index, name="all"))
     recovered = t2.loc["yes", "all"] - t1.loc["b", "yes"] - t1.loc["c", "yes"]
     assert recovered == CELLS_1[("a", "yes")]  # ... and releases what gives it back
-    assert "fail" not in _acro_status(session)
+    assert "fail" not in _acro_status(acro_session)
 
 
 @pytest.mark.parametrize("declare_first", [True, False])
@@ -96,13 +86,13 @@ CELLS_2 = {("F", "DSE"): 6, ("M", "DSE"): 34, ("F", "CC"): 12, ("M", "CC"): 68,
            ("F", "NC"): 12, ("M", "NC"): 68}
 
 
-def test_attack_matching_ratio_acro_lets_through(session):
+def test_attack_matching_ratio_acro_lets_through(acro_session):
     df = _persons(CELLS_2, ("sex", "group"))
-    t = session.crosstab(df["sex"], df["group"], margins=True)
+    t = acro_session.crosstab(df["sex"], df["group"], margins=True)
     assert np.isnan(t.loc["F", "DSE"])
     ratio = 2  # published in the methods section: 2 controls per offender, exact on sex
     assert t.loc["F", "CC"] / ratio == CELLS_2[("F", "DSE")]
-    assert "fail" not in _acro_status(session)
+    assert "fail" not in _acro_status(acro_session)
 
 
 def test_attack_matching_ratio_ledger_blocks(tmp_path):
@@ -138,14 +128,14 @@ def _small_category_data(seed=3):
     return pd.DataFrame({"small": small, "x": rng.normal(size=n)}), y
 
 
-def test_attack_regression_dummy_acro_lets_through(session):
+def test_attack_regression_dummy_acro_lets_through(acro_session):
     X, y = _small_category_data()
-    res = session.ols(y, acro.add_constant(X[["small"]]))
+    res = acro_session.ols(y, acro.add_constant(X[["small"]]))
     # intercept + dummy coefficient = the small category's mean: a 5-person cell
     assert res.params["const"] + res.params["small"] == pytest.approx(y[:5].mean())
     binary = (np.random.default_rng(0).random(200) < 0.4).astype(int)
-    session.logit(binary, acro.add_constant(X))
-    assert _acro_status(session) == ["pass", "pass"]
+    acro_session.logit(binary, acro.add_constant(X))
+    assert _acro_status(acro_session) == ["pass", "pass"]
 
 
 def test_attack_regression_dummy_gate_blocks(tmp_path):
