@@ -14,3 +14,13 @@ def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> str:
     rel = f"figures/{name}.svg"
     chart.save(str(out_dir / rel), format="svg")
     return rel
+
+
+def released_figure(gate, chart: alt.TopLevelMixin, out_dir: str | Path, name: str,
+                    title: dict[str, str], source_tables: list[str]):
+    """Save a chart drawn from gate-released tables, record it with the gate, return its Figure."""
+    from crimcareer.report.section import Figure
+
+    rel = save_chart(chart, out_dir, name)
+    gate.figure(name, source_tables, [rel])
+    return Figure(name, rel, title, source_tables)

@@ -30,8 +30,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine, age_in_years, days_between
-from crimcareer.report.figures import save_chart
-from crimcareer.report.section import Figure, Section
+from crimcareer.report.figures import released_figure
+from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.spec import StudySpec
 
@@ -280,12 +280,11 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
         chart = (base.mark_line(point=True) + base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
                  + rule).properties(width=420, height=260,
                                     title="Probation advice for DSE index cases / reclasseringsadvies")
-        rel = save_chart(chart, out_dir, "probation_coverage_by_year")
-        gate.figure("probation_coverage_by_year_plot", ["probation_coverage_by_year"], [rel])
-        figures.append(Figure("probation_coverage_by_year_plot", rel,
-                              {"en": "Probation advice requested and delivered by year (DSE index cases)",
-                               "nl": "Reclasseringsadvies aangevraagd en uitgebracht per jaar (DSE-indexzaken)"},
-                              ["probation_coverage_by_year"]))
+        figures.append(released_figure(
+            gate, chart, out_dir, "probation_coverage_by_year_plot",
+            {"en": "Probation advice requested and delivered by year (DSE index cases)",
+             "nl": "Reclasseringsadvies aangevraagd en uitgebracht per jaar (DSE-indexzaken)"},
+            ["probation_coverage_by_year"]))
 
     missing = cases[~cases["requested"] | ~cases["delivered"]][
         ["person_id", "group", "kind", "case_id", "offence_date", "registration_date", "requested",

@@ -34,8 +34,8 @@ from scipy.stats import norm, rankdata
 
 from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine, add_years, age_in_years
-from crimcareer.report.figures import save_chart
-from crimcareer.report.section import Figure, Section
+from crimcareer.report.figures import released_figure
+from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
 from crimcareer.study.spec import StudySpec
 
@@ -707,12 +707,11 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
             tooltip=["bin", "n", "N", "observed", "predicted"])
         chart = (diag + pts).properties(width=360, height=300,
                                          title="Calibration (validation date) / kalibratie")
-        rel = save_chart(chart, out_dir, "profile_calibration")
-        gate.figure("profile_calibration_plot", ["profile_calibration"], [rel])
-        figures.append(Figure("profile_calibration_plot", rel,
-                              {"en": "Calibration of the profile at the validation date",
-                               "nl": "Kalibratie van het profiel op de validatiedatum"},
-                              ["profile_calibration"]))
+        figures.append(released_figure(
+            gate, chart, out_dir, "profile_calibration_plot",
+            {"en": "Calibration of the profile at the validation date",
+             "nl": "Kalibratie van het profiel op de validatiedatum"},
+            ["profile_calibration"]))
 
     thresholds = []
     for t in ps.thresholds:

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from crimcareer.engine import add_years, age_in_years, days_between
-from crimcareer.report.section import Figure, Section
+from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 
 if TYPE_CHECKING:
@@ -682,7 +682,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         "en": f"Cumulative incidence of a new offence by category ({target})",
         "nl": f"Cumulatieve incidentie van een nieuw delict per categorie ({target})",
     }
-    from crimcareer.report.figures import save_chart
+    from crimcareer.report.figures import released_figure
 
     for name, table, df, by, color, ytitle, title in (
         ("recidivism_km", "recidivism_general_curve", km, "group", "Group / Groep",
@@ -696,9 +696,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         if df.empty:
             continue
         chart = _curve_chart(df, by, color, ytitle, f"{title['en']} / {title['nl']}")
-        rel = save_chart(chart, out_dir, name)
-        gate.figure(name, [table], [rel])
-        figures.append(Figure(name=name, file=rel, title=title, source_tables=[table]))
+        figures.append(released_figure(gate, chart, out_dir, name, title, [table]))
 
     headline: dict[str, dict[str, float | None]] = {}
     for rid, y in zip(("R1", "R2", "R3"), (2, 5, 7)):
