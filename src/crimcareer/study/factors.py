@@ -93,29 +93,16 @@ def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.
     extra: dict[str, ir.Value] = {}
     if reg.has("education"):
         ed = reg.education
-        ed = ed.filter(ed.level.isin(list(fs.startkwalificatie_levels))).select(
-            "person_id", diploma_date=ed.diploma_date.cast("date"))
-        ed = ed.join(t.select("person_id", "_at23"), "person_id")
-        ed = ed.filter(ed.diploma_date < ed._at23)
-        skq = ed.group_by("person_id").aggregate(_skq=ed.count())
-        t = t.left_join(skq, "person_id").select(t, skq._skq)
+        ed = ed.filter(ed.level.isin(list(fs.startkwalificatie_levels)))
+        t = _with_events_before(t, ed, "diploma_date", "_at23", "_skq")
 
     if reg.has("households"):
         hh = reg.households
-        hh = hh.filter((hh.role == "child") & (hh.household_type == "single_parent")).select(
-            "person_id", start_date=hh.start_date.cast("date"))
-        hh = hh.join(t.select("person_id", "_at18"), "person_id")
-        hh = hh.filter(hh.start_date < hh._at18)
-        sp = hh.group_by("person_id").aggregate(_sp=hh.count())
-        t = t.left_join(sp, "person_id").select(t, sp._sp)
+        hh = hh.filter((hh.role == "child") & (hh.household_type == "single_parent"))
+        t = _with_events_before(t, hh, "start_date", "_at18", "_sp")
 
     if reg.has("youth_care"):
-        yc = reg.youth_care
-        yc = yc.select("person_id", start_date=yc.start_date.cast("date"))
-        yc = yc.join(t.select("person_id", "_at18"), "person_id")
-        yc = yc.filter(yc.start_date < yc._at18)
-        yca = yc.group_by("person_id").aggregate(_yc=yc.count())
-        t = t.left_join(yca, "person_id").select(t, yca._yc)
+        t = _with_events_before(t, reg.youth_care, "start_date", "_at18", "_yc")
 
     observable = t._at23 <= cutoff
     # Not yet 23 at the cut-off: not observable (null), out of the denominator.
@@ -135,6 +122,16 @@ def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.
         origin_big4=t.origin_group.isin(list(BIG4)),
         male=t.sex == "M",
     )
+
+
+def _with_events_before(t: ir.Table, events: ir.Table, date_col: str, limit_col: str,
+                        name: str) -> ir.Table:
+    """t with a column `name`: each person's number of events dated before t[limit_col]."""
+    ev = events.select("person_id", _d=events[date_col].cast("date"))
+    ev = ev.join(t.select("person_id", limit_col), "person_id")
+    ev = ev.filter(ev._d < ev[limit_col])
+    counts = ev.group_by("person_id").aggregate(**{name: ev.count()})
+    return t.left_join(counts, "person_id").select(t, counts[name])
 
 
 def person_features(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
