@@ -150,6 +150,22 @@ def test_yearly_case_counts_matches_slow_reference(tmp_path):
         nodet = nodet.sort_values(["person_id", "age"]).reset_index(drop=True)
         assert (nodet["exposure"] >= got["exposure"] - 1e-12).all()
         assert (nodet["exposure"] > got["exposure"] + 1e-9).any()
+        # the index case (the case every cohort member is selected on) is left out when the
+        # cohort names it, and only that case
+        counted = [c for c in cases if c["outcome"] not in ("acquittal", "dismissal_technical")]
+        pick = counted[0]
+        with_idx = cohort.assign(index_case_id=np.where(cohort.person_id == pick["person_id"],
+                                                        pick["case_id"], None))
+        drop = SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
+            update={"exclude_index_case": True})})
+        noidx = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(with_idx), drop,
+                                                 register_start=start))
+        diff = got.set_index(["person_id", "age"])["n_cases"] - noidx.set_index(
+            ["person_id", "age"])["n_cases"]
+        assert diff.sum() == 1 and diff[diff != 0].index[0][0] == pick["person_id"]
+        same = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(with_idx), SPEC,
+                                                register_start=start))
+        assert same["n_cases"].sum() == got["n_cases"].sum()
 
 
 @pytest.mark.spark
@@ -356,11 +372,12 @@ def _oracle_ari(fit, truth: pd.DataFrame, params: dict) -> float:
     m, data = fit.model, fit.data
     params = params.get("planted", params)
     names = ["low_rate", "early_peak", "late_peak", "high_rate"]
-    mult = params["targets"]["rate_multiplier"]
     c, s = m.age_center_, m.age_scale_
     coef = []
     for g in names:
         cv = params["groups"]["curves"][g]
+        mult = (params["targets"]["rate_multiplier"]
+                * params["targets"].get("group_rate_multipliers", {}).get(g, 1.0))
         d = c - cv["mode"]
         coef.append([np.log(mult * cv["peak"]) - 0.5 * d * d / cv["width"] ** 2,
                      -s * d / cv["width"] ** 2, -0.5 * s * s / cv["width"] ** 2, 0.0][: m.degree + 1])
@@ -377,12 +394,13 @@ def _oracle_ari(fit, truth: pd.DataFrame, params: dict) -> float:
 
 @pytest.mark.slow
 def test_recovers_synthetic_population_groups(default_population):
-    """Default synthetic population (1M persons): the four planted DSE trajectory shapes found,
-    ARI about as good as the Bayes classification with the planted parameters.
+    """Default synthetic population (1M persons): the four planted DSE trajectory groups are
+    recovered: each planted share within 5 points, and an ARI about as good as the Bayes
+    classification with the planted parameters (and at least 0.6).
 
     The generator plants a person-level gamma frailty on the group curves, so the model is the
     frailty GBTM with the published number of groups (4); see benchmarks/README.md for what BIC
-    chooses and how the plain Poisson mixture fares. Takes 1-2 minutes on a quiet 2-core host.
+    chooses and how the plain Poisson mixture fares. Takes about a minute on a quiet 2-core host.
     """
     from crimcareer.study.cohort import study_cohort
     from crimcareer.adapters.files import load_registers
@@ -398,7 +416,7 @@ def test_recovers_synthetic_population_groups(default_population):
         reg = load_registers(tmp_path / "registers", eng)
         cohort = study_cohort(reg, spec, eng).frame
         dse = cohort[cohort.group == "DSE"]
-        counts = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(dse[["person_id"]]), spec))
+        counts = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(dse[["person_id", "index_case_id"]]), spec))
     fit = fit_trajectories(count_matrix(counts, dse.person_id.to_numpy()), spec, "DSE", n_boot=10)
     j = fit.assignment.merge(truth, on="person_id")
     ari = adjusted_rand_score(j["trajectory_group"], j["trajectory"])
@@ -408,10 +426,9 @@ def test_recovers_synthetic_population_groups(default_population):
     print(fit.selection.to_string(), f"\nARI {ari:.3f} (oracle {oracle:.3f})\n",
           pd.concat([planted, est], axis=1))
     assert set(est.index) == set(planted.index)
-    # The estimator must classify about as well as the Bayes rule with the planted parameters.
-    assert ari > oracle - 0.07
-    # The issue also asks for shares within 5 points. On the generator as of 03:50 UTC 29 Nov 2026
-    # this does not hold (low-rate 0.14 vs 0.36, late-peak 0.29 vs 0.18: planted low-rate careers
-    # with high frailty look late-peaked), so it is reported, not asserted: benchmarks/README.md.
-    print("largest share gap", float((est - planted.reindex(est.index)).abs().max()))
+    # The estimator must classify about as well as the Bayes rule with the planted parameters
+    # (which ignores the damped years after the index case, so it is not quite the best rule).
+    assert ari > oracle - 0.07 and ari > 0.6
+    gap = (est - planted.reindex(est.index)).abs()
+    assert (gap <= 0.05).all(), gap
     print(pd.crosstab(j["trajectory_group"], j["trajectory"]))

@@ -119,6 +119,10 @@ class TrajectoriesSpec(_Section):
     degree: int = Field(3, ge=0, le=4)
     starts: int = Field(5, ge=1, le=50)
     model: Literal["poisson", "zip", "frailty"] = "poisson"
+    # leave each person's index case out of the yearly counts (every cohort member is selected
+    # on it, so it adds one case at the index age to every career); off by default: the published
+    # study counted every counted case
+    exclude_index_case: bool = False
 
 
 class ProfileSpec(_Section):

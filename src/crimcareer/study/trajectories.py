@@ -118,8 +118,9 @@ def yearly_case_counts(reg, cohort_table: ir.Table, spec: StudySpec,
                        register_start: dt.date | None = None,
                        exclude_categories: list[str] | None = None) -> ir.Table:
     """Per cohort person and year of life from min_age to the age at cut-off: person_id, age,
-    n_cases (counted cases by offence date, optionally without some offence categories) and
-    exposure (share of that year at risk)."""
+    n_cases (counted cases by offence date, optionally without some offence categories, and
+    without the person's index case when the cohort table has `index_case_id` and the spec says
+    so) and exposure (share of that year at risk)."""
     min_age = spec.trajectories.min_age
     cutoff = reg.cutoff
     persons = reg.persons
@@ -165,6 +166,10 @@ def yearly_case_counts(reg, cohort_table: ir.Table, spec: StudySpec,
         ~cases.outcome.isin(list(spec.cases.not_counted_outcomes)))
     if exclude_categories:
         cases = cases.filter(~cases.offence_category.isin(list(exclude_categories)))
+    if spec.trajectories.exclude_index_case and "index_case_id" in cohort_table.columns:
+        idx = cohort_table.filter(cohort_table.index_case_id.notnull())
+        cases = cases.anti_join(idx.select(_icid=idx.index_case_id), cases.case_id == idx.select(
+            _icid=idx.index_case_id)._icid)
     cases = cases.semi_join(ids, cases.person_id == ids.person_id)
     cj = cases.join(people.select("person_id", "birth_date"), "person_id")
     cj = cj.mutate(age=age_in_years(cj.birth_date, cj.offence_date))
@@ -334,7 +339,8 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     out_dir = Path(out_dir)
     target = spec.target.label
     groups = [g for g in (target, "CC") if (cohort["group"] == g).any()]
-    cols = [c for c in ("person_id", "group", "birth_date") if c in cohort.columns]
+    cols = [c for c in ("person_id", "group", "birth_date", "index_case_id")
+            if c in cohort.columns]
     ctab = engine.from_pandas(cohort[cols].copy())
     counts = engine.to_pandas(yearly_case_counts(reg, ctab, spec))
     truth = _read_truth(truth_dir)

@@ -279,17 +279,26 @@ def target_careers(rng: np.random.Generator, pop: Population, P: dict, tg: dict)
     frail = rng.gamma(fs, 1 / fs, n)
     ioff, ireg = tg["index_off"][who], tg["index_reg"][who]
     lo = np.maximum(pop.arrival[who], day(P["register_start"]))
-    mult = np.full(n, pt["rate_multiplier"])
+    gm = np.ones(len(GROUPS))
+    for g, v in pt["group_rate_multipliers"].items():
+        gm[GROUPS.index(g)] = v
+    mult = pt["rate_multiplier"] * gm[grp]
     # pre-index (early starters only)
     pre_hi = np.where(route == ROUTE_EARLY, ioff, lo)
     pre = _offending(rng, P, who, grp, frail, pop.birth[who], lo, np.maximum(pre_hi, lo), mult,
                      pc["target_category_probs"])
     # some offenders desist after the index case (no new general offending)
     desist = rng.random(n) < pt["desistance_prob"]
-    post = _offending(rng, P, who, grp, frail, pop.birth[who], ioff + 1, exit_[who],
-                      mult * pt["post_index_multiplier"] * ~desist, pc["target_category_probs"],
+    # after the index case: the group curve damped for post_index_years (sanction, supervision),
+    # then the group curve again, so the whole career keeps its group's shape
+    dip_end = np.minimum(ioff + 1 + years(pt["post_index_years"]), exit_[who])
+    dip = _offending(rng, P, who, grp, frail, pop.birth[who], ioff + 1, dip_end,
+                     mult * pt["post_index_multiplier"] * ~desist, pc["target_category_probs"],
+                     floor=pt["post_index_floor_rate"] * ~desist)
+    post = _offending(rng, P, who, grp, frail, pop.birth[who], dip_end, exit_[who],
+                      mult * ~desist, pc["target_category_probs"],
                       floor=pt["post_index_floor_rate"] * ~desist)
-    general = Cases.concat([pre, post])
+    general = Cases.concat([pre, dip, post])
     general = _process(rng, P, general, cutoff, exit_, pc["registration_lag_days_mean"],
                        pc["disposal_lag_days_mean"], pc["outcome_probs"])
     # the index case

@@ -86,9 +86,9 @@ DEFAULTS: dict = {
         "category_probs": {"sexual": 0.02, "violence": 0.20, "property": 0.31, "drugs": 0.08,
                            "public_order": 0.12, "traffic": 0.11, "weapons": 0.04, "fraud": 0.06,
                            "other": 0.06},
-        "target_category_probs": {"sexual": 0.03, "violence": 0.27, "property": 0.32,
-                                  "drugs": 0.11, "public_order": 0.08, "traffic": 0.07,
-                                  "weapons": 0.04, "fraud": 0.04, "other": 0.04},
+        "target_category_probs": {"sexual": 0.03, "violence": 0.19, "property": 0.22,
+                                  "drugs": 0.055, "public_order": 0.14, "traffic": 0.13,
+                                  "weapons": 0.05, "fraud": 0.06, "other": 0.125},
         "outcome_probs": {"conviction": 0.62, "dismissal_policy": 0.23,
                           "dismissal_technical": 0.09, "acquittal": 0.06},
         "registration_lag_days_mean": 45, "disposal_lag_days_mean": 220,
@@ -121,9 +121,11 @@ DEFAULTS: dict = {
                                "high_rate": 0.25},
         "atypical_group_shares": {"low_rate": 0.85, "late_peak": 0.15},
         "rate_multiplier": 1.6,                   # target careers: group curve x this
-        "post_index_multiplier": 0.36,
-        "post_index_floor_rate": 0.09,             # added yearly rate after the index case
-        "desistance_prob": 0.15,                    # no general offending after the index case
+        "group_rate_multipliers": {"low_rate": 0.36},  # and x this per group (default 1)
+        "post_index_multiplier": 0.4,              # general offending in the first years after
+        "post_index_years": 3.0,                   # the index case: curve x this, for these years
+        "post_index_floor_rate": 0.0,              # added yearly rate after the index case
+        "desistance_prob": 0.0,                    # no general offending after the index case
         "frailty_shape": 6.0,                      # target careers: less dispersed
         "index_outcome_probs": {"conviction": 0.82, "dismissal_policy": 0.18},
         "parallel_trafficking_prob": 0.12,         # second trafficking case before disposal
