@@ -129,6 +129,43 @@ def test_curve_cut_per_group():
     assert list(out["at_risk"]) == [50, 20, 15, 10, 10]  # stops at the first 9, never resumes
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_curve_thinning_keeps_every_step_at_least_k_persons(seed):
+    """Slow reference: every pair of successive released points of a KM-like curve differs by
+    0 or >= k events and 0 or >= k other leavers; the first at-risk count (everyone followed)
+    is withheld; a point is dropped only when keeping it would break that."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 400))
+    d = rng.exponential(rng.uniform(100, 1500), n).round()
+    e = rng.random(n) < rng.uniform(0.2, 0.9)
+    grid = np.arange(0, d.max(), 30.4375)
+    df = pd.DataFrame({"t": grid, "at_risk": [(d >= x).sum() for x in grid],
+                       "events": [(e & (d < x)).sum() for x in grid]})
+    df["est"] = df["events"] / n
+    out = Gate().curve("c", df, events_col="events")
+    assert "events" not in out.columns and np.isnan(out["at_risk"].iloc[0])
+    assert (out["at_risk"].iloc[1:] >= 10).all()
+    pts = df.set_index("t").loc[out["t"]]
+    last = pts.iloc[0]
+    for t, row in pts.iloc[1:].iterrows():
+        de = row["events"] - last["events"]
+        dl = (last["at_risk"] - row["at_risk"]) - de
+        assert de == 0 or de >= 10
+        assert dl == 0 or dl >= 10
+        assert pts["at_risk"].iloc[0] - row["at_risk"] >= 10
+        last = row
+    # greedy and maximal: each dropped point (before the at-risk cut) would break a rule
+    kept = set(out["t"])
+    for t, row in df[df["at_risk"] >= 10].set_index("t").iterrows():
+        if t in kept:
+            continue
+        prev = pts[pts.index < t].iloc[-1]
+        de = row["events"] - prev["events"]
+        dl = (prev["at_risk"] - row["at_risk"]) - de
+        assert not ((de == 0 or de >= 10) and (dl == 0 or dl >= 10)
+                    and df["at_risk"].iloc[0] - row["at_risk"] >= 10)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_histogram_merge_against_reference(seed):
     rng = np.random.default_rng(seed)

@@ -253,6 +253,29 @@ def test_random_population_matches_reference(engine):
     assert fu["event"].sum() > 50 and (fu["end_reason"] == "death").sum() > 5
 
 
+def test_censoring_the_unfollowed_at_start_keeps_estimates_and_makes_n_the_group(engine):
+    persons, cases, cohort, det = population(120, 40, seed=3, detention_share=0.3)
+    fu = _followup(engine, persons, cases, cohort, det)
+    # persons who die or leave before their start, as followup() writes them
+    gone = fu.sample(9, random_state=1).index
+    fu.loc[gone, "followed"] = False
+    fu.loc[gone, "event"] = False
+    for c in ["time_days", "days_followed", *[c for c in fu.columns if c.startswith("days_to_")]]:
+        fu[c] = pd.to_numeric(fu[c], errors="coerce").astype(float)
+        fu.loc[gone, c] = np.nan
+    everyone = rc.censored_at_start(fu)
+    a = rc.general_recidivism(fu, [2, 5])
+    b = rc.general_recidivism(everyone, [2, 5])
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(a[["ci_low", "ci_high"]], b[["ci_low", "ci_high"]], rtol=1e-9)
+    assert (a["n"] == b["n"]).all() and (a["at_risk"] == b["at_risk"]).all()
+    sizes = fu["group"].value_counts()
+    assert (b["N"] == b["group"].map(sizes)).all() and (a["N"] < b["N"]).any()
+    cats = list(SPEC.recidivism.specific_categories)
+    sa, sb = rc.specific_recidivism(fu, cats, 5), rc.specific_recidivism(everyone, cats, 5)
+    np.testing.assert_allclose(sa["estimate"], sb["estimate"], rtol=1e-9)
+
+
 def test_km_prevalence_equals_lifelines():
     from lifelines import KaplanMeierFitter
 
@@ -335,13 +358,20 @@ def test_section_releases_curves_and_headlines(engine, tmp_path):
     raw = rc.general_recidivism_curve(fu)
     released = gate.tables["recidivism_general_curve"]
     for g in ("DSE", "CC"):
-        r, w = released[released.group == g], raw[raw.group == g]
-        assert (r["at_risk"] >= 10).all() and len(r) > 12
-        first_small = w.loc[w["at_risk"] < 10, "time"].min()
+        r, w = released[released.group == g], raw[raw.group == g].set_index("time")
+        assert np.isnan(r["at_risk"].iloc[0]) and (r["at_risk"].iloc[1:] >= 10).all()
+        assert len(r) >= 3 and "events" not in r.columns
+        first_small = w.index[w["at_risk"] < 10].min()
         assert r["time"].max() < first_small
-        assert len(r) == int((w["time"] < first_small).sum())
+        # thinned: between released points 0 or >= 10 events and 0 or >= 10 other leavers
+        pts = w.loc[r["time"]]
+        de = np.diff(pts["events"].to_numpy())
+        dl = -np.diff(pts["at_risk"].to_numpy()) - de
+        assert ((de == 0) | (de >= 10)).all() and ((dl == 0) | (dl >= 10)).all()
+        assert (pts["at_risk"].iloc[0] - pts["at_risk"].iloc[1:] >= 10).all()
+        np.testing.assert_allclose(r["estimate"].to_numpy(), pts["estimate"].to_numpy())
     cif = gate.tables["recidivism_specific_curve"]
-    assert (cif["at_risk"] >= 10).all()
+    assert (cif.groupby("category")["at_risk"].apply(lambda a: a.iloc[1:].min()) >= 10).all()
     assert set(cif.category) == set(SPEC.recidivism.specific_categories)
     # Headlines equal the released table cells and lie in [0, 1].
     gen = gate.tables["recidivism_general"].set_index(["group", "years"])
@@ -378,7 +408,7 @@ def test_small_population_is_suppressed(engine, tmp_path):
         N = age.at[subset, "N"]
         assert value is None or (N >= 10 and value * N in (0, N) or 10 <= value * N <= N - 10)
     for name in ("recidivism_general_curve", "recidivism_specific_curve"):
-        assert (gate.tables[name]["at_risk"] >= 10).all()
+        assert (gate.tables[name]["at_risk"].dropna() >= 10).all()
     gate.write(tmp_path)
     assert audit_output(tmp_path) == []
 

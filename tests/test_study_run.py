@@ -74,6 +74,29 @@ def test_flagship_output_passes_disclosure_check(flagship):
     assert res.exit_code == 0, res.output
 
 
+def test_no_released_count_is_a_few_below_a_group_size(flagship):
+    """Group sizes are public (the N of most tables), so a released count of the same group
+    1-9 persons short of it (e.g. the persons followed for recidivism, a curve's first at-risk
+    count) would give those few away by subtraction. Checked over every released table."""
+    import pandas as pd
+
+    out, _ = flagship
+    cohort = pd.read_parquet(out / "internal" / "cohort.parquet")
+    sizes = cohort["group"].value_counts()
+    bad = []
+    for path in (out / "tables").glob("*.csv"):
+        df = pd.read_csv(path)
+        cols = [c for c in ("n", "N", "at_risk") if c in df.columns]
+        for g, size in sizes.items():
+            rows = df[df["group"].astype(str) == g] if "group" in df.columns else (
+                df if path.stem.startswith("recidivism_specific") and g == "DSE" else df.iloc[:0])
+            for c in cols:
+                v = pd.to_numeric(rows[c], errors="coerce").dropna()
+                hit = v[(size - v > 0) & (size - v < 10)]
+                bad += [(path.stem, g, c, x) for x in hit]
+    assert not bad, bad[:10]
+
+
 @pytest.mark.parametrize("fid,group,target,tol", PUBLISHED)
 def test_headline_figures_land_near_published(flagship, fid, group, target, tol):
     _, result = flagship

@@ -509,23 +509,42 @@ class Gate:
         return out
 
     def curve(self, name: str, df: pd.DataFrame, at_risk_col: str = "at_risk",
-              by: str | None = None) -> pd.DataFrame:
-        """Release a step curve: drop every point from where fewer than min_persons are at risk."""
+              by: str | None = None, events_col: str | None = None) -> pd.DataFrame:
+        """Release a step curve: drop every point from where fewer than min_persons are at risk.
+
+        With ``events_col`` (the cumulative number of events by each point, not released) the
+        curve is also thinned so that between two released points the events, and the other
+        persons leaving the risk set (censored, competing events), are each 0 or at least
+        min_persons; the at-risk count at the first point (everyone followed) is withheld and
+        later ones must lie at least min_persons below it, so no released step counts fewer
+        persons than a table cell may.
+        """
         self._new(name)
         _refuse_person_level(name, df)
         k = self.rules.min_persons
         parts = [df] if by is None else [g for _, g in df.groupby(by, sort=False)]
         kept, cut = [], []
         for g in parts:
+            cell = "*" if by is None or g.empty else str(g[by].iloc[0])
             below = (g[at_risk_col] < k).to_numpy()
             stop = int(np.argmax(below)) if below.any() else len(g)
-            kept.append(g.iloc[:stop])
-            if stop < len(g):
-                cut.append({"cell": "*" if by is None else str(g[by].iloc[0]),
-                            "reason": f"{len(g) - stop} points with fewer than {k} at risk cut",
-                            "kind": "primary"})
+            g = g.iloc[:stop]
+            if stop < len(below):
+                cut.append({"cell": cell, "reason": f"{len(below) - stop} points with fewer than "
+                                                    f"{k} at risk cut", "kind": "primary"})
+            if events_col is not None and len(g):
+                g, thinned = _thin_curve(g, at_risk_col, events_col, k)
+                if thinned:
+                    cut.append({"cell": cell, "reason": f"{thinned} points thinned out (fewer "
+                                                        f"than {k} events or leavers between "
+                                                        "released points)", "kind": "primary"})
+            kept.append(g)
         out = pd.concat(kept) if kept else df.iloc[:0]
-        self._record(name, "curve", [f"at_risk>={k}"], suppressed=cut,
+        if events_col is not None and events_col in out.columns:
+            out = out.drop(columns=[events_col])
+        rules = [f"at_risk>={k}"] + ([f"events and leavers per step 0 or >={k}"]
+                                     if events_col is not None else [])
+        self._record(name, "curve", rules, suppressed=cut,
                      properties={"at_risk_column": at_risk_col, "by": by},
                      status="pass" if not cut else "partially_suppressed")
         self.tables[name] = out
@@ -807,6 +826,28 @@ class Gate:
                            properties or {})
         self.records[name] = rec
         return rec
+
+
+def _thin_curve(g: pd.DataFrame, at_risk_col: str, events_col: str, k: int
+                ) -> tuple[pd.DataFrame, int]:
+    """Keep the points of one curve (in time order) whose events and other leavers since the
+    last kept point are each 0 or >= k; the first point's at-risk count is withheld and kept
+    points must lie >= k below it. Returns the kept rows and the number thinned out."""
+    r = g[at_risk_col].to_numpy(dtype=float)
+    e = g[events_col].to_numpy(dtype=float)
+    keep = np.zeros(len(g), dtype=bool)
+    keep[0] = True
+    last_r, last_e, start = r[0], e[0], r[0]
+    for i in range(1, len(g)):
+        de = e[i] - last_e
+        dl = (last_r - r[i]) - de  # censored or competing events since the last kept point
+        if (de == 0 or de >= k) and (dl == 0 or dl >= k) and start - r[i] >= k:
+            keep[i] = True
+            last_r, last_e = r[i], e[i]
+    out = g[keep].copy()
+    out[at_risk_col] = out[at_risk_col].astype(float)
+    out.iloc[0, out.columns.get_loc(at_risk_col)] = np.nan
+    return out, int((~keep).sum())
 
 
 def category_counts_of(design: pd.DataFrame) -> dict[str, int]:

@@ -41,13 +41,19 @@ Definitions (documented choices where the issue is silent):
   and emigration and the cut-off as censoring.
 
 Disclosure: each point estimate is released through ``Gate.proportions`` with n = persons with a
-(specific) new case by then and N = persons followed, so n, N and N - n must all be 0 or >= 10.
-Before the gate, an estimate is also withheld (``note`` says why) when fewer than ``min_persons``
-remain at risk at that time, or when its n exceeds the previous released window's n of the same
-curve by 1..9 (successive windows share N, so their difference would be a small cell). Every row's
-N is declared equal to the group's followed count in ``recidivism_followed`` (ledger relation).
-Curves are evaluated on a monthly grid (no point reveals a single event date) and released with
-``Gate.curve``, which cuts each curve where fewer than ``min_persons`` remain at risk.
+(specific) new case by then and N = every person of the group (persons not followed enter
+censored at day 0, :func:`censored_at_start`, which leaves the estimates unchanged), so n, N and
+N - n must all be 0 or >= 10. The group size is public (the N of most tables), so a released
+count of followed persons, a few short of it, would give away those not followed: only
+``recidivism_followed`` holds it, under the complement rule. Before the gate, an estimate is also
+withheld (``note`` says why) when fewer than ``min_persons`` remain at risk at that time, or when
+its n exceeds the previous released window's n of the same curve by 1..9 (successive windows
+share N, so their difference would be a small cell). Every row's N is declared equal to the
+group size in ``recidivism_followed`` (ledger relation). Curves are evaluated on a monthly grid
+(no point reveals a single event date) and released with ``Gate.curve``, which cuts each curve
+where fewer than ``min_persons`` remain at risk and thins it so that between released points the
+events, and the other persons leaving the risk set, are each 0 or >= ``min_persons`` (the first
+at-risk count is withheld).
 """
 
 from __future__ import annotations
@@ -488,7 +494,10 @@ def general_recidivism_curve(fu: pd.DataFrame, groups: tuple[str, ...] = GROUPS)
         if f.empty:
             continue
         d = f["time_days"].astype(float).to_numpy()
-        res = kaplan_meier_prevalence(d, f["event"].astype(bool).to_numpy(), _grid_days(d.max()))
+        e = f["event"].astype(bool).to_numpy()
+        grid = _grid_days(d.max())
+        res = kaplan_meier_prevalence(d, e, grid)
+        res["events"] = _events_before(d, e, grid)
         res.insert(0, "group", g)
         parts.append(res)
     return _curve_frame(parts)
@@ -504,14 +513,23 @@ def specific_recidivism_curve(fu: pd.DataFrame, categories: list[str],
         d, c = specific_durations(f, cat)
         if len(d) == 0:
             continue
-        res = aalen_johansen_incidence(d, c, _grid_days(d.max()))
+        grid = _grid_days(d.max())
+        res = aalen_johansen_incidence(d, c, grid)
+        res["events"] = _events_before(d, c == 1, grid)
         res.insert(0, "category", cat)
         parts.append(res)
     return _curve_frame(parts, "category")
 
 
+def _events_before(d: np.ndarray, e: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Events that left the risk set before each grid time (at_risk counts d >= t), for the
+    gate's thinning of released curves; never released itself."""
+    de = np.sort(d[e])
+    return np.searchsorted(de, grid, side="left")
+
+
 def _curve_frame(parts: list[pd.DataFrame], by: str = "group") -> pd.DataFrame:
-    cols = [by, "time", "estimate", "ci_low", "ci_high", "at_risk"]
+    cols = [by, "time", "estimate", "ci_low", "ci_high", "at_risk", "events"]
     if not parts:
         return pd.DataFrame(columns=cols)
     out = pd.concat(parts, ignore_index=True)
@@ -548,13 +566,34 @@ def _blank_small_risk_sets_and_differences(df: pd.DataFrame, by: list[str], k: i
     return out
 
 
+def censored_at_start(fu: pd.DataFrame) -> pd.DataFrame:
+    """Follow-up rows with every person of the group followed: persons not followed become
+    censored at day 0 (no event, no time at risk), which leaves KM and Aalen-Johansen estimates
+    unchanged and makes N the group size."""
+    out = fu.copy()
+    m = ~out["followed"].astype(bool)
+    if not m.any():
+        return out
+    for c in ("time_days", "days_followed", "time_free_days"):
+        if c in out.columns:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+            out.loc[m, c] = 0.0
+    for c in [c for c in out.columns if c.startswith("days_to_")]:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+        out.loc[m, c] = np.nan
+    out["event"] = out["event"].astype(bool) & ~m
+    out["death"] = out["death"].astype(bool) & ~m
+    out["followed"] = True
+    return out
+
+
 def _declare_followed_denominators(gate: "Gate", name: str, df: pd.DataFrame,
                                    key_cols: list[str]) -> None:
-    """Tell the gate's ledger that every row's N is its group's followed count (same persons)."""
+    """Tell the gate's ledger that every row's N is its group's size (same persons)."""
     for _, row in df.iterrows():
         key = "|".join(str(row[c]) for c in key_cols)
-        gate.declare_equal((name, key, "N"), ("recidivism_followed", str(row["group"]), "n"),
-                           why="persons followed in the group")
+        gate.declare_equal((name, key, "N"), ("recidivism_followed", str(row["group"]), "N"),
+                           why="every person of the group (not followed: censored at day 0)")
 
 
 def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | None:
@@ -614,8 +653,13 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     titles["recidivism_followed"] = {"en": "Persons followed (of the cohort group)",
                                      "nl": "Gevolgde personen (van de cohortgroep)"}
 
+    # The released estimates count every group member: persons not followed enter censored at
+    # day 0 (the estimates are unchanged), so each table's N is the public group size and no
+    # count of "followed" persons, a few short of it, is released anywhere but above.
+    fu_rel = censored_at_start(fu)
+
     # General recidivism (R1-R4).
-    gen = general_recidivism(fu, list(rs.windows_years), groups=groups)
+    gen = general_recidivism(fu_rel, list(rs.windows_years), groups=groups)
     gen = _blank_small_risk_sets_and_differences(gen, ["group"], k,
                                                  ["estimate", "ci_low", "ci_high"])
     _declare_followed_denominators(gate, "recidivism_general", gen, ["group", "years"])
@@ -629,7 +673,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     # Specific recidivism (R5-R8).
     cats = list(rs.specific_categories)
-    spc = specific_recidivism(fu, cats, rs.specific_window_years, groups=groups)
+    spc = specific_recidivism(fu_rel, cats, rs.specific_window_years, groups=groups)
     spc = _blank_small_risk_sets_and_differences(spc, ["group", "category"], k,
                                                  ["estimate", "ci_low", "ci_high"])
     _declare_followed_denominators(gate, "recidivism_specific", spc, ["group", "category", "years"])
@@ -656,7 +700,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     # Optional: time at risk excluding detention.
     if reg.has("detentions"):
-        free = general_recidivism(fu, list(rs.windows_years), time_col="time_free_days",
+        free = general_recidivism(fu_rel, list(rs.windows_years), time_col="time_free_days",
                                   groups=groups)
         free = _blank_small_risk_sets_and_differences(free, ["group"], k,
                                                       ["estimate", "ci_low", "ci_high"])
@@ -672,9 +716,10 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     # Curves and figures (drawn only from the released curves).
     figures: list[Figure] = []
-    km = gate.curve("recidivism_general_curve", general_recidivism_curve(fu, groups), by="group")
-    cif = gate.curve("recidivism_specific_curve", specific_recidivism_curve(fu, cats, target),
-                     by="category")
+    km = gate.curve("recidivism_general_curve", general_recidivism_curve(fu_rel, groups),
+                    by="group", events_col="events")
+    cif = gate.curve("recidivism_specific_curve", specific_recidivism_curve(fu_rel, cats, target),
+                     by="category", events_col="events")
     tables += ["recidivism_general_curve", "recidivism_specific_curve"]
     titles["recidivism_general_curve"] = {"en": "Kaplan-Meier curve of any new offence",
                                           "nl": "Kaplan-Meiercurve van een nieuw delict"}

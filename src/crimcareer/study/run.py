@@ -115,7 +115,23 @@ def _cohort_step(c: _Context) -> list[Section]:
 
     c.cohort = study_cohort(c.reg, c.spec, c.engine)
     c.cohort.frame.to_parquet(c.out / "internal" / "cohort.parquet", index=False)
-    return [cohort_section(c.cohort, c.gate, c.spec, c.out)]
+    sections = [cohort_section(c.cohort, c.gate, c.spec, c.out)]
+    _pin_group_sizes(c.gate, c.cohort.frame)
+    return sections
+
+
+def _pin_group_sizes(gate: Gate, cohort: pd.DataFrame) -> None:
+    """A group's size is public: it is the N of most tables (as the offenders' count is in every
+    table of the matched controls). Pin it in the ledger before later steps release, so that a
+    count of "the group minus a few" (e.g. persons followed for recidivism) is caught."""
+    if "cohort_groups" not in gate.tables:
+        return
+    sizes = cohort["group"].value_counts()
+    for g in gate.tables["cohort_groups"]["group"].astype(str):
+        cell = gate.ledger.cells.get(Gate.ref("cohort_groups", (g,), "n"))
+        if g in sizes.index and cell is not None and not cell.suppressed:  # released: public
+            gate.declare({Gate.ref("cohort_groups", (g,), "n"): 1.0}, float(sizes[g]),
+                         why=f"{g} group size is public (the N of many tables)")
 
 
 def _features_step(c: _Context) -> list[Section]:
