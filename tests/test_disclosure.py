@@ -132,8 +132,8 @@ def test_curve_cut_per_group():
 @pytest.mark.parametrize("seed", range(6))
 def test_curve_thinning_keeps_every_step_at_least_k_persons(seed):
     """Slow reference: every pair of successive released points of a KM-like curve differs by
-    0 or >= k events and 0 or >= k other leavers; the first at-risk count (everyone followed)
-    is withheld; a point is dropped only when keeping it would break that."""
+    0 or >= k events and 0 or >= k leavers; the first at-risk count (everyone followed) is
+    withheld; a point is dropped only when keeping it would break that."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(30, 400))
     d = rng.exponential(rng.uniform(100, 1500), n).round()
@@ -149,9 +149,9 @@ def test_curve_thinning_keeps_every_step_at_least_k_persons(seed):
     last = pts.iloc[0]
     for t, row in pts.iloc[1:].iterrows():
         de = row["events"] - last["events"]
-        dl = (last["at_risk"] - row["at_risk"]) - de
+        left = last["at_risk"] - row["at_risk"]
         assert de == 0 or de >= 10
-        assert dl == 0 or dl >= 10
+        assert left == 0 or left >= 10
         assert pts["at_risk"].iloc[0] - row["at_risk"] >= 10
         last = row
     # greedy and maximal: each dropped point (before the at-risk cut) would break a rule
@@ -161,8 +161,8 @@ def test_curve_thinning_keeps_every_step_at_least_k_persons(seed):
             continue
         prev = pts[pts.index < t].iloc[-1]
         de = row["events"] - prev["events"]
-        dl = (prev["at_risk"] - row["at_risk"]) - de
-        assert not ((de == 0 or de >= 10) and (dl == 0 or dl >= 10)
+        left = prev["at_risk"] - row["at_risk"]
+        assert not ((de == 0 or de >= 10) and (left == 0 or left >= 10)
                     and df["at_risk"].iloc[0] - row["at_risk"] >= 10)
 
 

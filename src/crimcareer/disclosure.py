@@ -513,11 +513,10 @@ class Gate:
         """Release a step curve: drop every point from where fewer than min_persons are at risk.
 
         With ``events_col`` (the cumulative number of events by each point, not released) the
-        curve is also thinned so that between two released points the events, and the other
-        persons leaving the risk set (censored, competing events), are each 0 or at least
-        min_persons; the at-risk count at the first point (everyone followed) is withheld and
-        later ones must lie at least min_persons below it, so no released step counts fewer
-        persons than a table cell may.
+        curve is also thinned so that between two released points the events, and all persons
+        leaving the risk set, are each 0 or at least min_persons; the at-risk count at the first
+        point (everyone followed) is withheld and later ones must lie at least min_persons below
+        it, so no released step counts fewer persons than a table cell may.
         """
         self._new(name)
         _refuse_person_level(name, df)
@@ -830,9 +829,11 @@ class Gate:
 
 def _thin_curve(g: pd.DataFrame, at_risk_col: str, events_col: str, k: int
                 ) -> tuple[pd.DataFrame, int]:
-    """Keep the points of one curve (in time order) whose events and other leavers since the
-    last kept point are each 0 or >= k; the first point's at-risk count is withheld and kept
-    points must lie >= k below it. Returns the kept rows and the number thinned out."""
+    """Keep the points of one curve (in time order) whose events and leavers (events, censored,
+    competing) since the last kept point are each 0 or >= k; the first point's at-risk count is
+    withheld and kept points must lie >= k below it. Returns the kept rows and the number
+    thinned out. (Censored persons alone may be fewer than k in a step: only their sum with the
+    events is released, and the events only through the estimate.)"""
     r = g[at_risk_col].to_numpy(dtype=float)
     e = g[events_col].to_numpy(dtype=float)
     keep = np.zeros(len(g), dtype=bool)
@@ -840,8 +841,8 @@ def _thin_curve(g: pd.DataFrame, at_risk_col: str, events_col: str, k: int
     last_r, last_e, start = r[0], e[0], r[0]
     for i in range(1, len(g)):
         de = e[i] - last_e
-        dl = (last_r - r[i]) - de  # censored or competing events since the last kept point
-        if (de == 0 or de >= k) and (dl == 0 or dl >= k) and start - r[i] >= k:
+        left = last_r - r[i]
+        if (de == 0 or de >= k) and (left == 0 or left >= k) and start - r[i] >= k:
             keep[i] = True
             last_r, last_e = r[i], e[i]
     out = g[keep].copy()

@@ -52,8 +52,8 @@ share N, so their difference would be a small cell). Every row's N is declared e
 group size in ``recidivism_followed`` (ledger relation). Curves are evaluated on a monthly grid
 (no point reveals a single event date) and released with ``Gate.curve``, which cuts each curve
 where fewer than ``min_persons`` remain at risk and thins it so that between released points the
-events, and the other persons leaving the risk set, are each 0 or >= ``min_persons`` (the first
-at-risk count is withheld).
+events, and all persons leaving the risk set, are each 0 or >= ``min_persons`` (the first at-risk
+count is withheld).
 """
 
 from __future__ import annotations

@@ -489,12 +489,17 @@ def _curve_tables(fit: TrajectoryFit) -> tuple[pd.DataFrame, pd.DataFrame, list[
 def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> str:
     """Fitted curves (lines) and observed rates (points, released cells only) by group."""
     obs = obs[obs["observed_rate"].notna()] if len(obs) else obs
-    # display names (English; the keys stay in the released tables)
-    cur = cur.assign(group=cur["trajectory"].map(lambda k: _label(str(k))["en"]))
-    obs = obs.assign(group=obs["trajectory"].map(lambda k: _label(str(k))["en"]))
-    color = alt.Color("group:N", title="trajectory group")
+    # display names in both languages (the keys stay in the released tables)
+    def both(k: object) -> str:
+        lab = _label(str(k))
+        return lab["en"] if lab["en"] == lab["nl"] else f"{lab['en']} / {lab['nl']}"
+
+    cur = cur.assign(group=cur["trajectory"].map(both))
+    obs = obs.assign(group=obs["trajectory"].map(both))
+    color = alt.Color("group:N", title="Trajectory group / Trajectgroep")
     lines = alt.Chart(cur).mark_line().encode(
-        x=alt.X("age:Q", title="age"), y=alt.Y("fitted:Q", title="cases per year"), color=color)
+        x=alt.X("age:Q", title="Age / Leeftijd"),
+        y=alt.Y("fitted:Q", title="Cases per year / Zaken per jaar"), color=color)
     points = alt.Chart(obs).mark_point(size=18, opacity=0.6).encode(
         x="age:Q", y="observed_rate:Q", color=color)
     chart = (lines + points).properties(width=480, height=300)
