@@ -496,7 +496,8 @@ def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: st
 
     cur = cur.assign(group=cur["trajectory"].map(both))
     obs = obs.assign(group=obs["trajectory"].map(both))
-    color = alt.Color("group:N", title="Trajectory group / Trajectgroep")
+    color = alt.Color("group:N", title="Trajectory group / Trajectgroep",
+                      legend=alt.Legend(labelLimit=400))
     lines = alt.Chart(cur).mark_line().encode(
         x=alt.X("age:Q", title="Age / Leeftijd"),
         y=alt.Y("fitted:Q", title="Cases per year / Zaken per jaar"), color=color)
