@@ -122,6 +122,20 @@ def test_magnitudes_refuse_extremes_and_blank():
 
 
 # -- curves, histograms, models ----------------------------------------------------------------
+def test_overlapping_counts_rounded_and_at_risk_kept_back():
+    rng = np.random.default_rng(0)
+    vals = [rng.poisson(2, n).astype(float) for n in (23, 27, 31)]
+    df = pd.DataFrame({"age": [12, 13, 14], "n": [23, 27, 31],
+                       "mean": [v.mean() for v in vals]})
+    g = Gate()
+    out = g.magnitudes("m", df, vals, stat_cols=["mean"], round_counts=10)
+    assert list(out["n"]) == [20, 30, 30] and np.allclose(out["mean"], df["mean"])
+    assert any("rounded" in r for r in g.records["m"].rules)
+    cur = g.curve("c", pd.DataFrame({"age": [12, 13, 14], "fit": [.1, .2, .3],
+                                     "at_risk": [40, 38, 9]}), release_at_risk=False)
+    assert list(cur.columns) == ["age", "fit"] and len(cur) == 2
+
+
 def test_curve_cut_per_group():
     df = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 3, "t": [0, 1, 2, 3, 0, 1, 2],
                        "at_risk": [50, 20, 9, 12, 15, 10, 10]})

@@ -475,8 +475,13 @@ class Gate:
         return shown
 
     def magnitudes(self, name: str, df: pd.DataFrame, values: list[np.ndarray],
-                   stat_cols: Iterable[str] = ("mean", "sd")) -> pd.DataFrame:
-        """Release means/SDs: row i summarises persons' values[i] (n, p%% and dominance)."""
+                   stat_cols: Iterable[str] = ("mean", "sd"), *,
+                   round_counts: int = 0) -> pd.DataFrame:
+        """Release means/SDs: row i summarises persons' values[i] (n, p%% and dominance).
+
+        ``round_counts``: release the count columns rounded to this base (after the rules), for
+        rows over overlapping sets of persons (e.g. persons observed at each age), whose exact
+        counts would differ by a few persons from row to row."""
         self._new(name)
         _refuse_person_level(name, df)
         stat_cols = list(stat_cols)
@@ -494,13 +499,17 @@ class Gate:
             if col in out.columns:
                 out[col] = out[col].astype(float)
                 out.loc[mask, col] = np.nan
+        if round_counts:
+            for col in counts:
+                out[col] = rounded(out[col], round_counts)
         kcols = self._key_cols(df, None)
         keys = self._row_keys(df, kcols)
         out[SUPPRESSED] = reasons
         self._record(name, "magnitudes", [
             f">= {self.rules.min_persons} persons", f"p% rule p={self.rules.p_percent:g}",
             f"({self.rules.dominance_n},{self.rules.dominance_k:g}%)-dominance",
-            "no minima or maxima"],
+            "no minima or maxima"] + ([f"counts rounded to base {round_counts}"]
+                                      if round_counts else []),
             suppressed=[{"cell": k, "column": ",".join(stat_cols), "reason": r, "kind": "primary"}
                         for k, r in zip(keys, reasons) if r],
             properties={"layout": "rows", "key_columns": kcols,
@@ -509,7 +518,8 @@ class Gate:
         return out
 
     def curve(self, name: str, df: pd.DataFrame, at_risk_col: str = "at_risk",
-              by: str | None = None, events_col: str | None = None) -> pd.DataFrame:
+              by: str | None = None, events_col: str | None = None,
+              release_at_risk: bool = True) -> pd.DataFrame:
         """Release a step curve: drop every point from where fewer than min_persons are at risk.
 
         With ``events_col`` (the cumulative number of events by each point, not released) the
@@ -517,6 +527,8 @@ class Gate:
         leaving the risk set, are each 0 or at least min_persons; the at-risk count at the first
         point (everyone followed) is withheld and later ones must lie at least min_persons below
         it, so no released step counts fewer persons than a table cell may.
+        ``release_at_risk=False`` applies the rules but leaves the at-risk column out (for
+        model curves, whose at-risk counts would only give away who joins or leaves).
         """
         self._new(name)
         _refuse_person_level(name, df)
@@ -543,6 +555,9 @@ class Gate:
             out = out.drop(columns=[events_col])
         rules = [f"at_risk>={k}"] + ([f"events and leavers per step 0 or >={k}"]
                                      if events_col is not None else [])
+        if not release_at_risk:
+            out = out.drop(columns=[at_risk_col])
+            rules.append("at-risk counts checked, not released")
         self._record(name, "curve", rules, suppressed=cut,
                      properties={"at_risk_column": at_risk_col, "by": by},
                      status="pass" if not cut else "partially_suppressed")

@@ -380,8 +380,13 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
 
         cname, oname = f"trajectory_curves_{g}", f"trajectory_observed_{g}"
         cur, obs, obs_values = _curve_tables(fit)
-        rel_cur = gate.curve(cname, cur, at_risk_col="at_risk", by="trajectory")
-        rel_obs = gate.magnitudes(oname, obs, obs_values, stat_cols=["observed_rate"])
+        # Persons observed at each age overlap from age to age, so exact per-age counts would
+        # give away the few who join or leave (e.g. a group's birth years): the fitted curve
+        # keeps its at-risk counts back and the observed rates carry counts rounded to tens.
+        rel_cur = gate.curve(cname, cur, at_risk_col="at_risk", by="trajectory",
+                             release_at_risk=False)
+        rel_obs = gate.magnitudes(oname, obs, obs_values, stat_cols=["observed_rate"],
+                                  round_counts=10)
         tables += [cname, oname]
         titles[cname] = {"en": f"Fitted trajectories, {gname['en']}",
                          "nl": f"Geschatte trajecten, {gname['nl']}"}
