@@ -112,3 +112,26 @@ def test_tiny_population_still_reports_with_suppression(tmp_path):
     doc = result.report_path.read_text()
     assert "✱" in doc and "onderdrukt" in doc.lower()
     assert audit_output(out) == []
+
+
+def test_results_json_numbers_must_stand_in_released_outputs():
+    """After the final audit, a headline or extra number that no released table cell or scalar
+    holds (withheld late, or never released) becomes null; released ones stay."""
+    import pandas as pd
+
+    from crimcareer.disclosure import Gate
+    from crimcareer.report.section import Section
+    from crimcareer.study.run import _drop_untraceable_numbers
+
+    gate = Gate()
+    gate.proportions("t", pd.DataFrame({"group": ["DSE", "CC"], "n": [40, 30], "N": [50, 50],
+                                        "pct": [0.8, 0.6]}), estimate_cols=["pct"])
+    auc = gate.scalar("auc", 0.91, 100)
+    gate.scalar("tiny", 0.37, 3)  # withheld
+    sec = Section(key="s", title={"en": "S", "nl": "S"}, text={"en": "", "nl": ""}, tables=["t"],
+                  headline={"X": {"DSE": 0.8, "CC": 0.77}},
+                  extra={"m": {"auc": auc, "tiny": 0.37, "n": [40, 41], "label": "a", "flag": True}})
+    _drop_untraceable_numbers([sec], gate)
+    assert sec.headline["X"] == {"DSE": 0.8, "CC": None}
+    assert sec.extra["m"] == {"auc": 0.91, "tiny": None, "n": [40, None], "label": "a",
+                              "flag": True}

@@ -675,6 +675,11 @@ class Gate:
                      properties={"source_tables": list(source_tables)})
 
     # -- auditing and writing ---------------------------------------------------------------
+    @property
+    def released_scalars(self) -> dict[str, float | None]:
+        """Every scalar output by name: its released value, or None if withheld."""
+        return dict(self._scalars)
+
     def finalise(self) -> list[Failure]:
         """Audit every withheld cell across the whole ledger and withhold more where needed;
         returns the failures found before fixing (empty: nothing had to change)."""

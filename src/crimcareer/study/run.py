@@ -80,7 +80,7 @@ def run_study(
             sections.append(_quality_section(reg, gate))
         _declare_matching(gate, spec, ctx.cohort)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
-        _drop_untraceable_headlines(sections, gate)
+        _drop_untraceable_numbers(sections, gate)
 
     groups = {g: {"n": int((ctx.cohort.frame["group"] == g).sum())}
               for g in [spec.target.label, *spec.controls.groups]}
@@ -210,9 +210,10 @@ def _declare_matching(gate: Gate, spec: StudySpec, cohort: object) -> None:
                                          why=f"{g} matched {spec.controls.ratio}:1 on sex")
 
 
-def _drop_untraceable_headlines(sections: list[Section], gate: Gate) -> None:
-    """A headline figure must still stand in a released cell after the final ledger audit (which
-    may withhold more cells); any that no longer does becomes null in results.json."""
+def _drop_untraceable_numbers(sections: list[Section], gate: Gate) -> None:
+    """Every number in results.json (headline figures and section extras) must still stand in a
+    released table cell or released scalar after the final ledger audit (which may withhold
+    more cells); any that does not becomes null."""
     for sec in sections:
         released = [gate.tables[t] for t in sec.tables if t in gate.tables]
         values = pd.concat([df.select_dtypes("number").stack() for df in released]) \
@@ -220,10 +221,29 @@ def _drop_untraceable_headlines(sections: list[Section], gate: Gate) -> None:
         arr = values.to_numpy(dtype=float)
         for fig in sec.headline.values():
             for key, v in fig.items():
-                if v is None or not isinstance(v, (int, float)):
-                    continue
-                if not (np.isclose(arr, v, rtol=1e-9).any() or np.isclose(arr, 100 * v, rtol=1e-9).any()):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not _traceable(v, arr):
                     fig[key] = None
+        scalars = np.array([v for v in gate.released_scalars.values() if v is not None],
+                           dtype=float)
+        everything = np.concatenate([arr, scalars]) if len(scalars) else arr
+        for key in list(sec.extra):
+            if not key.startswith("_"):
+                sec.extra[key] = _null_untraceable(sec.extra[key], everything)
+
+
+def _traceable(v: float, arr: np.ndarray) -> bool:
+    """v (a share or a count) appears among released values (shares also as percentages)."""
+    return bool(np.isclose(arr, v, rtol=1e-9).any() or np.isclose(arr, 100 * v, rtol=1e-9).any())
+
+
+def _null_untraceable(x, arr: np.ndarray):
+    if isinstance(x, dict):
+        return {k: _null_untraceable(v, arr) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_null_untraceable(v, arr) for v in x]
+    if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
+        return x if np.isnan(x) or _traceable(float(x), arr) else None
+    return x
 
 
 def _quality_section(reg: Registers, gate: Gate) -> Section:
