@@ -135,3 +135,37 @@ def test_results_json_numbers_must_stand_in_released_outputs():
     assert sec.headline["X"] == {"DSE": 0.8, "CC": None}
     assert sec.extra["m"] == {"auc": 0.91, "tiny": None, "n": [40, None], "label": "a",
                               "flag": True}
+
+
+def test_cells_withheld_after_a_section_was_written_withdraw_its_prose(tmp_path):
+    """A cell withheld late (a cross-section relation, the final audit) may be quoted in the
+    section's text or drawn in its figures: both are withdrawn, the tables stay."""
+    import altair as alt
+    import pandas as pd
+
+    from crimcareer.disclosure import Gate
+    from crimcareer.report.figures import released_figure
+    from crimcareer.report.section import Section
+    from crimcareer.study.run import _withdraw_stale_prose
+
+    gate = Gate()
+    t = gate.proportions("t", pd.DataFrame({"group": ["DSE", "CC"], "n": [40, 30],
+                                            "N": [50, 50], "pct": [0.8, 0.6]}), ["pct"])
+    fig = released_figure(gate, alt.Chart(t).mark_bar().encode(x="group", y="pct"), tmp_path,
+                          "bar", {"en": "Bar", "nl": "Staaf"}, ["t"])
+    other = Section(key="o", title={"en": "O", "nl": "O"}, text={"en": "kept", "nl": "kept"})
+    sec = Section(key="s", title={"en": "S", "nl": "S"},
+                  text={"en": "80% of offenders", "nl": "80% van de daders"}, tables=["t"],
+                  figures=[fig])
+    assert (tmp_path / fig.file).exists()
+    _withdraw_stale_prose([sec, other], gate, set(), tmp_path)  # nothing late: nothing changes
+    assert sec.text["en"] == "80% of offenders" and sec.figures
+    _withdraw_stale_prose([sec, other], gate, {("t", "DSE", "n")}, tmp_path)
+    assert "80%" not in sec.text["en"] + sec.text["nl"] and "(t)" in sec.text["nl"]
+    assert sec.figures == [] and not (tmp_path / fig.file).exists()
+    assert gate.records["bar"].status == "withdrawn" and gate.records["bar"].files == []
+    assert other.text["en"] == "kept" and sec.tables == ["t"]
+    gate.write(tmp_path)
+    from crimcareer.disclosure import audit_output
+
+    assert audit_output(tmp_path) == []

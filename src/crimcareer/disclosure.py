@@ -280,6 +280,7 @@ class Gate:
         self._rows: dict[str, dict[str, Any]] = {}  # output -> ledger key -> frame index
         self._blank_cols: dict[str, list[str]] = {}
         self._scalars: dict[str, float | None] = {}
+        self._finalised_state: tuple[int, int, int, int] | None = None
 
     # -- declarations -----------------------------------------------------------------------
     def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "") -> None:
@@ -674,6 +675,21 @@ class Gate:
         self._record(name, "figure", [f"drawn from released {source_tables}"], [], files=list(files),
                      properties={"source_tables": list(source_tables)})
 
+    def withdraw_figure(self, name: str, reason: str) -> list[str]:
+        """Take back a recorded figure (its source cells were withheld after it was drawn):
+        returns its files, which the caller deletes; disclosure.json lists it as withdrawn."""
+        rec = self.records[name]
+        if rec.kind != "figure":
+            raise ValueError(f"{name!r} is a {rec.kind}, not a figure")
+        files, rec.files = list(rec.files), []
+        rec.status = "withdrawn"
+        rec.comments.append(reason)
+        return files
+
+    def withheld_cells(self) -> set[Ref]:
+        """Every ledger cell withheld so far (to compare before and after a late audit)."""
+        return {r for r, c in self.ledger.cells.items() if c.suppressed}
+
     # -- auditing and writing ---------------------------------------------------------------
     @property
     def released_scalars(self) -> dict[str, float | None]:
@@ -682,10 +698,15 @@ class Gate:
 
     def finalise(self) -> list[Failure]:
         """Audit every withheld cell across the whole ledger and withhold more where needed;
-        returns the failures found before fixing (empty: nothing had to change)."""
+        returns the failures found before fixing (empty: nothing had to change). A second call
+        with nothing released, declared or withheld since is free."""
         self.ledger.activate_pending()
+        state = self._ledger_state()
+        if state == self._finalised_state:
+            return []
         fails = self.ledger.failures(self.rules.protection)
         if not fails:
+            self._finalised_state = state
             return fails
         self._secure([f.ref for f in fails], "ledger")
         left = self.ledger.failures(self.rules.protection,
@@ -695,7 +716,13 @@ class Gate:
                 for r in self.ledger.component([f.ref]):
                     if not self.ledger.cells[r].suppressed:
                         self._withhold(r, f"refused: {ref_str(f.ref)} not protectable", "ledger")
+        self._finalised_state = self._ledger_state()
         return fails
+
+    def _ledger_state(self) -> tuple[int, int, int, int]:
+        led = self.ledger
+        return (len(led.cells), len(led.relations), len(led.pending),
+                sum(c.suppressed for c in led.cells.values()))
 
     def write(self, out: str | Path) -> None:
         """Write tables/*.csv for every released table and disclosure.json for all outputs."""

@@ -78,7 +78,10 @@ def run_study(
             sections.extend(result)
         if reg.repair_log:
             sections.append(_quality_section(reg, gate))
+        written = gate.withheld_cells()
         _declare_matching(gate, spec, ctx.cohort)
+        gate.finalise()
+        _withdraw_stale_prose(sections, gate, gate.withheld_cells() - written, out)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
 
@@ -208,6 +211,41 @@ def _declare_matching(gate: Gate, spec: StudySpec, cohort: object) -> None:
                     gate.declare_matched(Gate.ref(name, (var, target), "n"),
                                          Gate.ref(name, (var, g), "n"), spec.controls.ratio,
                                          why=f"{g} matched {spec.controls.ratio}:1 on sex")
+
+
+STALE_NOTICE = {
+    "en": "After this section was written, the final disclosure audit withheld more cells of its "
+          "tables ({tables}); its text and the figures drawn from them are withdrawn. The tables "
+          "below are as released.",
+    "nl": "Nadat deze paragraaf was geschreven, heeft de laatste onthullingscontrole meer cellen "
+          "van de tabellen ({tables}) afgeschermd; de tekst en de figuren die erop berusten zijn "
+          "ingetrokken. De tabellen hieronder zijn zoals vrijgegeven.",
+}
+
+
+def _withdraw_stale_prose(sections: list[Section], gate: Gate, late: set, out: Path) -> None:
+    """Cells withheld after their section was written (cross-section relations, final audit)
+    may be quoted in its text or drawn in its figures: replace that text by a notice and
+    withdraw those figures (files deleted, listed as withdrawn in disclosure.json)."""
+    outputs = {ref[0] for ref in late}
+    if not outputs:
+        return
+    for sec in sections:
+        hit = sorted(outputs & set(sec.tables))
+        if not hit:
+            continue
+        sec.text = {lang: msg.format(tables=", ".join(hit)) for lang, msg in STALE_NOTICE.items()}
+        keep = []
+        for fig in sec.figures:
+            if not outputs & set(fig.source_tables):
+                keep.append(fig)
+                continue
+            files = [fig.file]
+            if fig.name in gate.records:
+                files += gate.withdraw_figure(fig.name, f"source cells withheld later: {hit}")
+            for f in files:
+                (out / f).unlink(missing_ok=True)
+        sec.figures = keep
 
 
 def _drop_untraceable_numbers(sections: list[Section], gate: Gate) -> None:
