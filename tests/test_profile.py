@@ -465,6 +465,21 @@ def test_profile_section_end_to_end(engine, spec, planted, tmp_path):
         assert name in gate.tables
         assert "person_id" not in gate.tables[name].columns
     assert len(gate.ledger.relations) > 20 and not gate.ledger.pending and not gate.ledger.rejected
+    # flagged persons and cases between successive thresholds are ledger cells (0 or >= 10)
+    nested = [r for r in gate.ledger.cells if r[0] == "nested"]
+    assert len(nested) >= len(spec.profile.thresholds) - 1
+    thr = gate.tables["profile_thresholds"].set_index(["threshold", "measure"])["n"]
+    ts = sorted(spec.profile.thresholds)
+    for lo, hi in zip(ts, ts[1:]):
+        d = thr[(lo, "sensitivity")] - thr[(hi, "sensitivity")]
+        assert pd.isna(d) or d == 0 or d >= 10
+    fair = gate.tables["profile_fairness"]
+    fnr = fair[fair["measure"] == "fnr"].set_index(["variable", "group", "threshold"])["n"]
+    for (var, grp), _ in fair[fair["measure"] == "fnr"].groupby(["variable", "group"]):
+        for lo, hi in zip(ts, ts[1:]):
+            d = fnr.get((var, grp, hi), np.nan) - fnr.get((var, grp, lo), np.nan)
+            assert pd.isna(d) or d == 0 or d >= 10, (var, grp, lo, hi, d)
+    assert any("fnr between" in r.why for r in gate.ledger.relations)
     gate.finalise()
     assert (tmp_path / "out" / sec.figures[0].file).exists()
     scores = pd.read_csv(tmp_path / "out" / "internal" / "profile_scores.csv")

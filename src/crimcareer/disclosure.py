@@ -296,6 +296,20 @@ class Gate:
         """Two cells (possibly in different outputs) count the same persons."""
         self.declare({a: 1.0, b: -1.0}, 0.0, why)
 
+    def declare_nested(self, outer: Ref, inner: Ref, difference: float,
+                       why: str = "nested counts") -> None:
+        """``inner`` counts a subset of ``outer``'s persons (e.g. flagged at a higher threshold,
+        reoffended by an earlier year): their ``difference`` (true value, from the caller's
+        frame; the cells may be released later) counts persons too, so it must be 0 or at least
+        min_persons. It enters the ledger as a hidden cell, protected when small, and the audit
+        withholds what would give it away."""
+        k = self.rules.min_persons
+        ref = ("nested", f"{ref_str(outer)} - {ref_str(inner)}", "n")
+        if ref not in self.ledger.cells:
+            self.ledger.add(Cell(ref, float(difference), None, 0.0, 0.0, hidden=True,
+                                 kind="hidden", unit="", protect=0 < difference < k))
+        self.declare({outer: 1.0, inner: -1.0, ref: -1.0}, 0.0, why)
+
     def declare_matched(self, offender: Ref | Sequence[Ref], control: Ref | Sequence[Ref],
                         ratio: float, why: str = "exact k:1 matching") -> None:
         """Exact k:1 matching: each control cell equals ``ratio`` times its offender cell."""

@@ -574,6 +574,15 @@ def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame,
             gate.declare_equal(_ref(T, (t, "flagged"), "N"), everyone, "all young people")
         gate.declare_equal(_ref(T, (t, "ppv"), "n"), _ref(T, (t, "sensitivity"), "n"), "flagged cases")
         gate.declare_equal(_ref(T, (t, "ppv"), "N"), _ref(T, (t, "flagged"), "n"), "flagged persons")
+    # a higher threshold flags a subset: the persons (and cases) between two thresholds count too
+    counts = thr.set_index(["threshold", "measure"])["n"]
+    ordered = sorted(thresholds)
+    for lo, hi in zip(ordered, ordered[1:]):
+        for measure in ("flagged", "sensitivity") if unweighted else ("sensitivity",):
+            if (lo, measure) in counts.index and (hi, measure) in counts.index:
+                gate.declare_nested(_ref(T, (lo, measure), "n"), _ref(T, (hi, measure), "n"),
+                                    float(counts[(lo, measure)] - counts[(hi, measure)]),
+                                    f"{measure} between thresholds {lo} and {hi}")
     gate.declare_total(cases, [_ref(C, (b,), "n") for b in cal["bin"]], "calibration bins hold all cases")
     if unweighted:
         gate.declare_total(everyone, [_ref(C, (b,), "N") for b in cal["bin"]], "bins hold everyone")
@@ -584,7 +593,18 @@ def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame,
         if unweighted:
             gate.declare_total(everyone, [_ref(F, (var, x, np.nan, "calibration"), "N") for x in groups],
                                f"{var} groups hold everyone")
+        fc = g.set_index(["group", "threshold", "measure"])["n"]
         for x in groups:
+            # per group: missed cases grow and flagged non-cases shrink with the threshold
+            for lo, hi in zip(ordered, ordered[1:]):
+                pairs = [((x, hi, "fnr"), (x, lo, "fnr"))]
+                if unweighted:
+                    pairs.append(((x, lo, "fpr"), (x, hi, "fpr")))
+                for outer, inner in pairs:
+                    if outer in fc.index and inner in fc.index:
+                        gate.declare_nested(_ref(F, (var, *outer), "n"), _ref(F, (var, *inner), "n"),
+                                            float(fc[outer] - fc[inner]),
+                                            f"{var} {x}: {outer[2]} between thresholds {lo} and {hi}")
             for t in thresholds:
                 gate.declare_equal(_ref(F, (var, x, t, "fnr"), "N"), calib[x], "cases of the group")
                 gate.declare({_ref(F, (var, x, t, "fpr"), "N"): 1.0,
