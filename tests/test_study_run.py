@@ -158,9 +158,11 @@ def test_cells_withheld_after_a_section_was_written_withdraw_its_prose(tmp_path)
                   text={"en": "80% of offenders", "nl": "80% van de daders"}, tables=["t"],
                   figures=[fig])
     assert (tmp_path / fig.file).exists()
-    _withdraw_stale_prose([sec, other], gate, set(), tmp_path)  # nothing late: nothing changes
+    written = [gate.withheld_cells(), gate.withheld_cells()]
+    _withdraw_stale_prose([sec, other], gate, written, tmp_path)  # nothing late: no change
     assert sec.text["en"] == "80% of offenders" and sec.figures
-    _withdraw_stale_prose([sec, other], gate, {("t", "DSE", "n")}, tmp_path)
+    gate._withhold(("t", "DSE", "n"), "a later relation", "ledger")  # withheld after writing
+    _withdraw_stale_prose([sec, other], gate, written, tmp_path)
     assert "80%" not in sec.text["en"] + sec.text["nl"] and "(t)" in sec.text["nl"]
     assert sec.figures == [] and not (tmp_path / fig.file).exists()
     assert gate.records["bar"].status == "withdrawn" and gate.records["bar"].files == []

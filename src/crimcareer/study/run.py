@@ -73,15 +73,17 @@ def run_study(
         gate = Gate(Rules.from_spec(spec.disclosure))
         sections: list[Section] = []
         ctx = _Context(spec, reg, eng, gate, out, Path(truth_dir) if truth_dir else None)
+        written: list[set] = []  # per section: the cells withheld when it was written
         for label, step in STEPS:
             result = steps.do(label, lambda step=step: step(ctx))
             sections.extend(result)
+            written += [gate.withheld_cells()] * len(result)
         if reg.repair_log:
             sections.append(_quality_section(reg, gate))
-        written = gate.withheld_cells()
+            written.append(gate.withheld_cells())
         _declare_matching(gate, spec, ctx.cohort)
         gate.finalise()
-        _withdraw_stale_prose(sections, gate, gate.withheld_cells() - written, out)
+        _withdraw_stale_prose(sections, gate, written, out)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
 
@@ -223,14 +225,16 @@ STALE_NOTICE = {
 }
 
 
-def _withdraw_stale_prose(sections: list[Section], gate: Gate, late: set, out: Path) -> None:
-    """Cells withheld after their section was written (cross-section relations, final audit)
-    may be quoted in its text or drawn in its figures: replace that text by a notice and
-    withdraw those figures (files deleted, listed as withdrawn in disclosure.json)."""
-    outputs = {ref[0] for ref in late}
-    if not outputs:
-        return
-    for sec in sections:
+def _withdraw_stale_prose(sections: list[Section], gate: Gate, written: list[set],
+                          out: Path) -> None:
+    """Cells withheld after their section was written (by a later section's relations, the
+    cross-section declarations or the final audit; ``written[i]``: the cells withheld when
+    section i was done) may be quoted in its text or drawn in its figures: replace that text by
+    a notice and withdraw those figures (files deleted, listed as withdrawn in
+    disclosure.json)."""
+    now = gate.withheld_cells()
+    for sec, before in zip(sections, written):
+        outputs = {ref[0] for ref in now - before}
         hit = sorted(outputs & set(sec.tables))
         if not hit:
             continue
