@@ -168,8 +168,8 @@ def yearly_case_counts(reg, cohort_table: ir.Table, spec: StudySpec,
         cases = cases.filter(~cases.offence_category.isin(list(exclude_categories)))
     if spec.trajectories.exclude_index_case and "index_case_id" in cohort_table.columns:
         idx = cohort_table.filter(cohort_table.index_case_id.notnull())
-        cases = cases.anti_join(idx.select(_icid=idx.index_case_id), cases.case_id == idx.select(
-            _icid=idx.index_case_id)._icid)
+        idx = idx.select(_icid=idx.index_case_id)
+        cases = cases.anti_join(idx, cases.case_id == idx._icid)
     cases = cases.semi_join(ids, cases.person_id == ids.person_id)
     cj = cases.join(people.select("person_id", "birth_date"), "person_id")
     cj = cj.mutate(age=age_in_years(cj.birth_date, cj.offence_date))
