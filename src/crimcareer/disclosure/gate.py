@@ -867,7 +867,9 @@ class Gate:
 
     def withheld_cells(self) -> set[Ref]:
         """Every ledger cell withheld so far (to compare before and after a late audit)."""
-        return {r for r, c in self.ledger.cells.items() if c.suppressed}
+        return ({r for r, c in self.ledger.cells.items() if c.suppressed}
+                | {r for r, c in self._curve_cells.items() if not c["released"]}
+                | {r for r, c in self._sums.items() if not c.released})
 
     # -- auditing and writing ---------------------------------------------------------------
     @property
@@ -880,6 +882,8 @@ class Gate:
         returns the failures found before fixing (empty: nothing had to change). A second call
         with nothing released, declared or withheld since is free."""
         self.ledger.activate_pending()
+        self._current = ""  # every output has been handed out: all cells cost alike
+        self._secure_members("ledger")
         state = self._ledger_state()
         if state == self._finalised_state:
             return []
@@ -916,6 +920,8 @@ class Gate:
                 self.records[name].files.append(rel)
         (out / "disclosure.json").write_text(
             json.dumps(self.disclosure_document(), indent=2, default=_json_default))
+        if self._members or self._sums or self._curve_cells:
+            self.save_state(out / "internal")
 
     def disclosure_document(self) -> dict:
         """The content of disclosure.json (ACRO results.json fields where they fit)."""
@@ -927,8 +933,15 @@ class Gate:
             summary: dict[str, int] = {}
             for s in r.suppressed:
                 summary[s.get("kind", "primary")] = summary.get(s.get("kind", "primary"), 0) + 1
+            gone = {str(x.get("cell")) for x in r.suppressed}
+            # flags describe released rows only: "zero cell" of a withheld row would say what
+            # the withheld value is
+            r.comments = [c for c in r.comments
+                          if not any(c.startswith(f"{g}:") or c.startswith(f"row {g}:")
+                                     or c.startswith(f"cell {g}/") for g in gone)]
             results[name] = {
-                "uid": name, "status": r.status, "type": r.kind, "properties": r.properties,
+                "uid": name, "status": r.status, "type": r.kind,
+                "properties": _public_properties(r, self.rules),
                 "files": [{"name": f, "sdc": {"summary": summary}} for f in r.files],
                 "outcome": {"suppressed": r.suppressed, "flags": r.comments},
                 "sdc": {"summary": summary, "rules": r.rules},
@@ -1027,12 +1040,7 @@ class Gate:
         cells = self._count_cells()
         k = self.rules.min_persons
         names = [ref_str(c.ref) for c in cells]
-        at = {c.ref: i for i, c in enumerate(cells)}
-        # declared relations that membership cannot show (exact k:1 matching) but an attacker
-        # knows; relations membership implies anyway are left out
-        rels = [({at[t]: v for t, v in rel.terms.items()}, rel.rhs)
-                for rel in self._structural if rel in self.ledger.relations
-                if all(t in at for t in rel.terms)]
+        rels = self._structural_relations(cells)
         counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
                               relations=rels)
         sums = list(self._sums.values())
@@ -1042,6 +1050,23 @@ class Gate:
         for f in sum_fails:  # suspects index the sums list: map them into cells' refs later
             f.suspects = [-1 - i for i in f.suspects]
         return counts, sum_fails, cells
+
+    def _structural_relations(self, cells: list[CountCell]) -> list[tuple[dict[int, float], float]]:
+        """Declared relations that membership cannot show (exact k:1 matching) but an attacker
+        knows, over indices of ``cells``; relations membership implies anyway are left out."""
+        at = {c.ref: i for i, c in enumerate(cells)}
+        return [({at[t]: v for t, v in rel.terms.items()}, rel.rhs)
+                for rel in self._structural if rel in self.ledger.relations
+                if all(t in at for t in rel.terms)]
+
+    def save_state(self, folder: str | Path) -> None:
+        """Keep the membership audit's input in ``folder`` (OUT/internal, never exported) so
+        that :func:`audit_output` can redo the whole audit."""
+        from crimcareer.disclosure.state import save_state
+
+        cells = self._count_cells()
+        save_state(Path(folder), len(self.persons), cells, list(self._sums.values()),
+                   self._structural_relations(cells), self.rules.min_persons)
 
     def _secure_members(self, kind: str = "secondary") -> int:
         """Withhold more cells until no atom or withheld cell can be pinned down (and no sum
@@ -1327,6 +1352,25 @@ def _thin_by_persons(g: pd.DataFrame, at_risk_col: str, time_col: str, p: pd.Dat
     return out, int((~keep).sum())
 
 
+def _public_properties(rec: OutputRecord, rules: Rules) -> dict:
+    """An output's properties as disclosure.json may show them: no person count that did not
+    pass the gate (a model's observations and category sizes, a scalar's persons), only whether
+    each rule held."""
+    p = dict(rec.properties)
+    k = rules.min_persons
+    if rec.kind == "model":
+        counts = p.pop("category_counts", {}) or {}
+        n_obs, df = p.pop("n_obs", None), p.pop("df_resid", None)
+        p["categories_checked"] = sorted(counts)
+        p["checks"] = {"residual_df_ok": df is not None and df >= rules.min_df,
+                       "observations_ok": n_obs is not None and n_obs >= k,
+                       "categories_ok": all(v >= k for v in counts.values())}
+    if rec.kind == "scalar":
+        n = p.pop("n", None)
+        p["persons_ok"] = n is not None and n >= k
+    return p
+
+
 def category_counts_of(design: pd.DataFrame) -> dict[str, int]:
     """Persons at the rarer value of every binary (0/1) column of a model's design frame."""
     out = {}
@@ -1369,12 +1413,12 @@ def audit_output(out: str | Path) -> list[Breach]:
             frames[name] = df
             breaches += _audit_frame(name, res, df, rules)
         if res.get("type") == "model" and res.get("status") != "suppressed":
-            p = res.get("properties", {})
-            if p.get("df_resid", 0) < rules.min_df:
-                breaches.append(Breach(name, "*", "residual_df", f"{p.get('df_resid')} < {rules.min_df}"))
-            small = {c: n for c, n in p.get("category_counts", {}).items() if n < k}
-            if small or p.get("n_obs", 0) < k:
-                breaches.append(Breach(name, "*", "category_min_persons", f"small categories {small}"))
+            checks = res.get("properties", {}).get("checks", {})
+            if not checks.get("residual_df_ok"):
+                breaches.append(Breach(name, "*", "residual_df", f"residual df below {rules.min_df}"))
+            if not checks.get("categories_ok") or not checks.get("observations_ok"):
+                breaches.append(Breach(name, "*", "category_min_persons",
+                                       f"a category or the model has fewer than {k} persons"))
     for sub in ("tables", "figures"):
         folder = out / sub
         if folder.exists():
@@ -1383,7 +1427,38 @@ def audit_output(out: str | Path) -> list[Breach]:
                 if rel not in listed:
                     breaches.append(Breach(f.stem, "*", "unlisted_output", f"{rel} not in disclosure.json"))
     breaches += _audit_ledger(doc, results, frames, rules)
+    breaches += _audit_membership(out, doc, rules)
     return breaches
+
+
+def _audit_membership(out: Path, doc: dict, rules: Rules) -> list[Breach]:
+    """Redo the membership audit from OUT/internal (when the run kept it): every released count
+    must equal its persons, and no atom or sum may be derivable (see disclosure.audit)."""
+    from crimcareer.disclosure.state import load_state
+
+    state = load_state(out / "internal")
+    if state is None:
+        return []
+    out_b: list[Breach] = []
+    released = {(c["output"], c["key"], c["column"]): c.get("released")
+                for c in doc.get("ledger", {}).get("cells", [])}
+    for c in state["counts"]:
+        if c.released is not None and abs(len(c.members) - c.released) > c.halfwidth + 1e-9:
+            out_b.append(Breach(c.ref[0], f"{c.ref[1]}.{c.ref[2]}", "membership_mismatch",
+                                f"released {c.released:g} but {len(c.members)} persons"))
+        if c.ref in released and released[c.ref] != c.released:
+            out_b.append(Breach(c.ref[0], f"{c.ref[1]}.{c.ref[2]}", "membership_mismatch",
+                                "released value differs from disclosure.json"))
+    k = state["min_persons"]
+    names = [ref_str(c.ref) for c in state["counts"]]
+    for f in audit_counts(state["counts"], state["n_persons"], k, describe=lambda i: names[i],
+                          relations=state["relations"]):
+        out_b.append(Breach("membership", f.what[:200], "derivable_small_count", f.why))
+    snames = [ref_str(c.ref) for c in state["sums"]]
+    for f in audit_sums(state["sums"], state["n_persons"], lambda v: magnitude_reason(v, rules),
+                        describe=lambda i: snames[i]):
+        out_b.append(Breach("membership", f.what[:200], "derivable_sum", f.why))
+    return out_b
 
 
 def _num(s: str) -> float | None:
