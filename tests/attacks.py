@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 SMALL = range(1, 10)  # a count an attacker must not learn: 1-9 persons
+NARROW = 4  # an interval inside 1-9 at most this wide (5 values) counts as recovered
 EPS = 1e-6
 
 
@@ -67,10 +68,9 @@ def _is_small(v: float) -> bool:
 
 
 def _tight(lo: float, hi: float, stated: tuple[float, float] | None = None) -> bool:
-    """Is [lo, hi] a small-count finding? Inside 1-9 and tighter than what the release itself
-    states about the cell (a reason 'fewer than 10' states 1-9; then only a narrower interval
-    counts)."""
-    if lo < 1 - EPS or hi > 9 + EPS:
+    """Is [lo, hi] a small-count finding? Inside 1-9, at most ``NARROW`` wide, and tighter than
+    what the release itself states about the cell (a reason 'fewer than 10' states 1-9)."""
+    if lo < 1 - EPS or hi > 9 + EPS or hi - lo > NARROW + EPS:
         return False
     if stated is not None and stated[0] >= 1 - EPS and stated[1] <= 9 + EPS:
         return (hi - lo) < (stated[1] - stated[0]) - EPS
@@ -814,6 +814,31 @@ def attack_beside_gate(out: Path) -> list[Finding]:
             n = props.get("n")
             if n is not None:
                 found.append(Finding(8, uid, "n", "n of a withheld scalar in disclosure.json", value=n))
+    # counts of withheld curve points: "k points with fewer than 10 at risk cut" extend the
+    # released age grid to the oldest age of the group, an age reached by 1-9 persons
+    for uid, rec in res.items():
+        df = E.t(uid)
+        if rec.get("type") != "curve" or df is None or "age" not in df:
+            continue
+        by = (rec.get("properties") or {}).get("by") or df.columns[0]
+        for s_ in rec.get("suppressed") or []:
+            m = re.match(r"(\d+) points with fewer than 10 at risk cut", str(s_.get("reason", "")))
+            rows = df[df[by].astype(str) == str(s_.get("cell"))]
+            if m and len(rows) and int(m.group(1)) > 0:
+                end = rows.age.max() + int(m.group(1))
+                found.append(Finding(8, uid, f"{s_['cell']}|age={end:g}",
+                                     f"disclosure.json: {m.group(0)} after the last released age "
+                                     f"{rows.age.max():g}: the group's oldest age, reached by 1-9 persons",
+                                     value=float(end)))
+    # results.json: a headline share x a released N that gives 1-9 persons
+    rj = E.root / "results.json"
+    if rj.exists():
+        N = _groups(E)
+        for fig, vals in (json.loads(rj.read_text()).get("figures") or {}).items():
+            for g, v in (vals or {}).items():
+                if g in N and isinstance(v, float) and 0 < v < 1 and _is_small(v * N[g]):
+                    found.append(Finding(8, "results.json", f"{fig}|{g}",
+                                         f"headline share {v:.6g} x N {N[g]:g}", value=round(v * N[g])))
     # prose: trajectory shares and per-10,000 numbers against withheld cells
     for G in ("DSE", "CC"):
         m = re.search(rf"{G}: \d+ groups[^()]*\(([^)]*)\)", E.prose)
@@ -953,12 +978,42 @@ def attack_extremes(out: Path) -> list[Finding]:
 # --------------------------------------------------------------------------------------------
 # 10 reasons as bounds
 # --------------------------------------------------------------------------------------------
+_REF = r"([a-z_A-Z0-9]+\[[^\]]*\])\.(n|N|N-n)"
+
+
+def _protected_refs(E: Export) -> list[dict[str, float]]:
+    """Every cell a 'secondary suppression: protects ...' reason names is itself a protected
+    (small) quantity: the attacker reads each as 1-9. 'nested[A.n - B.n].n' names a difference."""
+    out = []
+    for df in E.tables.values():
+        if "suppressed" not in df:
+            continue
+        for reason in set(df.suppressed):
+            if "protects" not in reason:
+                continue
+            body = reason.split("protects", 1)[1]
+            for m in re.finditer(r"nested\[" + _REF + r" - " + _REF + r"\]\.n", body):
+                out.append({f"{m.group(1)}.{m.group(2)}": 1.0, f"{m.group(3)}.{m.group(4)}": -1.0})
+            body = re.sub(r"nested\[.*?\]\.n\]\.n", "", body)
+            for m in re.finditer(_REF, body):
+                out.append({f"{m.group(1)}.{m.group(2)}": 1.0})
+    return out
+
+
+def _add_protected(F: Facts, E: Export) -> None:
+    for coef in _protected_refs(E):
+        if all(k in F.index for k in coef):
+            F.le(coef, 9, "a reason names it as protected: 1-9")
+            F.le({k: -v for k, v in coef.items()}, -1, "a reason names it as protected: 1-9")
+
+
 def attack_reason_bounds(out: Path) -> list[Finding]:
     """Within-table margins (categories sum to their total) with the bounds that reasons state."""
     E = load(out)
     found = []
 
     def run(F: Facts, prefix: str, why: str):
+        _add_protected(F, E)
         found.extend(_report_unknowns(F, 10, [prefix], why))
 
     df = E.t("probation_advice_type")
@@ -1055,6 +1110,50 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
         if flag:
             F.eq({f"profile_calibration[{b}].N": 1 for b in cal.bin}, _num(flag[0].N), "bins sum to the population")
         run(F, "profile_calibration[", "bins sum to released totals; reasons bound the rest")
+    fair = E.t("profile_fairness")
+    if fair is not None and th is not None:
+        F = Facts()
+        T = "profile_fairness"
+        fair = fair.assign(threshold=fair.threshold.map(lambda v: "" if _num(v) is None else f"{float(v):g}"))
+        _add_count_rows(F, T, fair, ["variable", "group", "threshold", "measure"])
+        ths = sorted({t for t in fair.threshold if t})
+        thr = th.assign(threshold=th.threshold.map(lambda v: f"{float(v):g}"))
+        _add_count_rows(F, "profile_thresholds", thr, ["threshold", "measure"])
+        flagged = {r.threshold: f"profile_thresholds[{r.threshold}|flagged]" for r in thr.itertuples()
+                   if r.measure == "flagged"}
+        sens = {r.threshold: f"profile_thresholds[{r.threshold}|sensitivity]" for r in thr.itertuples()
+                if r.measure == "sensitivity"}
+        ppv = {r.threshold: f"profile_thresholds[{r.threshold}|ppv]" for r in thr.itertuples() if r.measure == "ppv"}
+        for t in ths:
+            F.eq({f"{sens[t]}.n": 1, f"{ppv[t]}.n": -1}, 0, "ppv n = sensitivity n")
+            F.eq({f"{flagged[t]}.n": 1, f"{ppv[t]}.N": -1}, 0, "ppv N = flagged")
+            F.eq({f"{sens[t]}.N": 1, f"{sens[ths[0]]}.N": -1}, 0, "cases")
+            F.eq({f"{flagged[t]}.N": 1, f"{flagged[ths[0]]}.N": -1}, 0, "population")
+        for var, rows in fair.groupby("variable", sort=False):
+            groups = list(dict.fromkeys(rows.group))
+            for g in groups:
+                k = f"{T}[{var}|{g}|"
+                F.eq({f"{k}|calibration].n": 1, f"{k}{ths[0]}|fnr].N": -1}, 0, "cases of the group")
+                F.eq({f"{k}|calibration].N": 1, f"{k}{ths[0]}|fnr].N": -1, f"{k}{ths[0]}|fpr].N": -1}, 0,
+                     "group = cases + non-cases")
+                for t in ths:
+                    F.eq({f"{k}{t}|fnr].N": 1, f"{k}{ths[0]}|fnr].N": -1}, 0, "same cases")
+                    F.eq({f"{k}{t}|fpr].N": 1, f"{k}{ths[0]}|fpr].N": -1}, 0, "same non-cases")
+                for t1, t2 in zip(ths, ths[1:]):
+                    F.le({f"{k}{t1}|fnr].n": 1, f"{k}{t2}|fnr].n": -1}, 0, "missed grows with the threshold")
+                    F.le({f"{k}{t2}|fpr].n": 1, f"{k}{t1}|fpr].n": -1}, 0, "flagged shrinks")
+            for t in ths:
+                F.eq({**{f"{T}[{var}|{g}|{t}|fnr].n": 1 for g in groups}, f"{sens[t]}.N-n": -1}, 0,
+                     "groups' missed cases sum to the missed cases")
+                F.eq({**{f"{T}[{var}|{g}|{t}|fpr].n": 1 for g in groups}, f"{flagged[t]}.n": -1,
+                      f"{sens[t]}.n": 1}, 0, "groups' flagged non-cases sum to flagged minus found cases")
+            F.eq({**{f"{T}[{var}|{g}||calibration].N": 1 for g in groups}, f"{flagged[ths[0]]}.N": -1}, 0,
+                 "groups partition the population")
+        for fl in (E.disclosure.get("results", {}).get(T, {}).get("outcome", {}) or {}).get("flags", []):
+            cell, _, what = fl.partition(": ")
+            if "zero cell" in what and f"{T}[{cell}].n" in F.index:
+                F.fix(f"{T}[{cell}].n", 0)
+        run(F, "profile_", "fairness groups sum to the threshold table; nested thresholds; reasons bound the rest")
     return found
 
 
