@@ -828,7 +828,7 @@ def attack_beside_gate(out: Path) -> list[Finding]:
                 end = rows.age.max() + int(m.group(1))
                 found.append(Finding(8, uid, f"{s_['cell']}|age={end:g}",
                                      f"disclosure.json: {m.group(0)} after the last released age "
-                                     f"{rows.age.max():g}: the group's oldest age, reached by 1-9 persons",
+                                     f"{rows.age.max():g}: the age grid ends at {end:g}, an age reached by 1-9 persons",
                                      value=float(end)))
     # results.json: a headline share x a released N that gives 1-9 persons
     rj = E.root / "results.json"
