@@ -88,8 +88,13 @@ class Export:
     prose: str = ""
     svgs: dict[str, str] = field(default_factory=dict)
 
-    def t(self, name: str) -> pd.DataFrame | None:
-        return self.tables.get(name)
+    def t(self, name: str, *cols: str) -> pd.DataFrame | None:
+        """A released table, or None when it is absent or lacks a column the attack reads (a
+        release form without that column gives that attack nothing)."""
+        df = self.tables.get(name)
+        if df is None or any(c not in df for c in cols):
+            return None
+        return df
 
 
 @functools.lru_cache(maxsize=8)
@@ -281,7 +286,7 @@ def _report_unknowns(F: Facts, klass: int, prefixes: list[str], why: str,
 
 
 def _groups(E: Export) -> dict[str, float]:
-    cg = E.t("cohort_groups")
+    cg = E.t("cohort_groups", "group", "N")
     return {} if cg is None else {r.group: _num(r.N) for r in cg.itertuples() if _num(r.N) is not None}
 
 
@@ -293,7 +298,7 @@ def _group_sizes(E: Export, G: str) -> tuple[Facts, list[str]]:
     partition G."""
     F = Facts()
     NG = _groups(E).get(G)
-    shares = E.t(f"trajectory_shares_{G}")
+    shares = E.t(f"trajectory_shares_{G}", "trajectory", "n", "N", "suppressed")
     if shares is None:
         return F, []
     trajs = list(shares.trajectory)
@@ -304,7 +309,7 @@ def _group_sizes(E: Export, G: str) -> tuple[Facts, list[str]]:
         if _num(r.N) is not None and NG is None:
             NG = _num(r.N)
     for tab, col in ((f"trajectory_profile_{G}", "N"), (f"trajectory_profile_means_{G}", "n")):
-        df = E.t(tab)
+        df = E.t(tab, "trajectory", col, "suppressed")
         if df is None:
             continue
         for r in df.itertuples():
@@ -315,7 +320,7 @@ def _group_sizes(E: Export, G: str) -> tuple[Facts, list[str]]:
                     F.var(f"size[{G}|{r.trajectory}]", 1, 9)
                 if v is not None:
                     F.fix(f"size[{G}|{r.trajectory}]", v)
-    if G == "DSE" and E.t("atypical_by_trajectory") is not None:
+    if G == "DSE" and E.t("atypical_by_trajectory", "trajectory", "N") is not None:
         for r in E.t("atypical_by_trajectory").itertuples():
             if _num(r.N) is not None and r.trajectory in trajs:
                 F.fix(f"size[{G}|{r.trajectory}]", _num(r.N))
@@ -355,7 +360,7 @@ def _difference_means(klass, output, total, parts, withheld, k, what) -> list[Fi
 def attack_partitions(out: Path) -> list[Finding]:
     E = load(out)
     found: list[Finding] = []
-    means = E.t("careers_means")
+    means = E.t("careers_means", "variable", "group", "N", "mean", "sd")
     for G in ("DSE", "CC", "NC"):
         F, trajs = _group_sizes(E, G)
         if not trajs:
@@ -375,7 +380,7 @@ def attack_partitions(out: Path) -> list[Finding]:
                 found.append(Finding(1, f"trajectory_shares_{G}", f"{t}.n",
                                      "a trajectory group of 1-9 persons is released", value=b[0]))
         # group size x mean
-        pm = E.t(f"trajectory_profile_means_{G}")
+        pm = E.t(f"trajectory_profile_means_{G}", "trajectory", "variable", "n", "mean", "sd")
         if pm is None or means is None:
             continue
         for var, rows in pm.groupby("variable", sort=False):
@@ -396,7 +401,8 @@ def attack_partitions(out: Path) -> list[Finding]:
                 found += _difference_means(1, f"trajectory_profile_means_{G}", T, parts, withheld, b[0],
                                            f"{'+'.join(withheld)}|{var}")
     # the atypical offenders partition DSE; atypical_by_trajectory partitions the atypical
-    aby, ash = E.t("atypical_by_trajectory"), E.t("atypical_share")
+    aby = E.t("atypical_by_trajectory", "trajectory", "n", "N", "suppressed")
+    ash = E.t("atypical_share", "n")
     if aby is not None and ash is not None and _num(ash.iloc[0]["n"]) is not None:
         F = Facts()
         _add_count_rows(F, "atypical_by_trajectory", aby, ["trajectory"])
@@ -409,7 +415,7 @@ def attack_partitions(out: Path) -> list[Finding]:
              "the trajectory groups partition the atypical offenders")
         found += _report_unknowns(F, 1, ["atypical_by_trajectory["],
                                   "atypical n (atypical_share) minus the released trajectory cells")
-    apm = E.t("atypical_profile_means")
+    apm = E.t("atypical_profile_means", "subgroup", "variable", "n", "mean", "sd")
     if apm is not None and means is not None:
         for var, rows in apm.groupby("variable", sort=False):
             tot = means[(means.variable == var) & (means.group == "DSE")]
@@ -441,11 +447,11 @@ def _trait_totals(E: Export) -> dict[tuple[str, str], tuple[float | None, float 
             tot[(g, v)] = (_num(n), _num(N))
 
     for name in ("factors_three_group", "careers_shares", "careers_male", "careers_categories"):
-        df = E.t(name)
+        df = E.t(name, "group", "variable", "n", "N")
         if df is not None:
             for r in df.itertuples():
                 put(r.group, r.variable, r.n, r.N)
-    bal = E.t("cohort_balance_shares")
+    bal = E.t("cohort_balance_shares", "group", "variable", "sample", "n", "N")
     if bal is not None:
         for r in bal.itertuples():
             if r.sample == "DSE":
@@ -460,7 +466,7 @@ def attack_complements(out: Path) -> list[Finding]:
     found: list[Finding] = []
     tot = _trait_totals(E)
     for G in ("DSE", "CC", "NC"):
-        prof = E.t(f"trajectory_profile_{G}")
+        prof = E.t(f"trajectory_profile_{G}", "trajectory", "variable", "n", "N", "suppressed")
         if prof is None:
             continue
         FG, trajs = _group_sizes(E, G)
@@ -478,7 +484,7 @@ def attack_complements(out: Path) -> list[Finding]:
             found += _report_unknowns(F, 2, [f"trajectory_profile_{G}["],
                                       f"{G} total of {var} (another table) minus released trajectory cells; "
                                       "group sizes known")
-    ap = E.t("atypical_profile")
+    ap = E.t("atypical_profile", "subgroup", "variable", "n", "N", "suppressed")
     if ap is not None:
         for var, rows in ap.groupby("variable", sort=False):
             base = var
@@ -510,7 +516,7 @@ def attack_at_risk(out: Path) -> list[Finding]:
     E = load(out)
     found = []
     for name in _WINDOW_TABLES:
-        df = E.t(name)
+        df = E.t(name, "years", "N", "n", "at_risk")
         if df is None:
             continue
         keys = [c for c in ("group", "category") if c in df]
@@ -557,12 +563,12 @@ def _step(ra: float, Sa: float, rb: float, Sb: float) -> tuple[int, int] | None:
 
 
 def _followed(E: Export) -> dict[str, float]:
-    f = E.t("recidivism_followed")
+    f = E.t("recidivism_followed", "group", "n")
     return {} if f is None else {r.group: _num(r.n) for r in f.itertuples() if _num(r.n) is not None}
 
 
 def _km_points(E: Export, group: str) -> list[tuple[float, float, float | None, str]]:
-    cur = E.t("recidivism_general_curve")
+    cur = E.t("recidivism_general_curve", "group", "time", "estimate", "at_risk")
     if cur is None:
         return []
     pts = [(r.time, 1 - r.estimate, _num(r.at_risk), "curve") for r in cur[cur.group == group].itertuples()]
@@ -572,8 +578,8 @@ def _km_points(E: Export, group: str) -> list[tuple[float, float, float | None, 
 def attack_windows_vs_curve(out: Path) -> list[Finding]:
     E = load(out)
     found = []
-    win = E.t("recidivism_general")
-    cur = E.t("recidivism_general_curve")
+    win = E.t("recidivism_general", "group", "years", "estimate", "at_risk")
+    cur = E.t("recidivism_general_curve", "group", "time", "estimate", "at_risk")
     if win is None or cur is None:
         return found
     for g in win.group.unique():
@@ -603,7 +609,8 @@ def attack_windows_vs_curve(out: Path) -> list[Finding]:
                         found.append(Finding(4, "recidivism_general", f"{g}|{w[3]}",
                                              f"{what}: {label} = r_a(1 - S_b/S_a) / at-risk difference",
                                              value=v))
-    spec, scur = E.t("recidivism_specific"), E.t("recidivism_specific_curve")
+    spec = E.t("recidivism_specific", "group", "category", "years", "at_risk")
+    scur = E.t("recidivism_specific_curve", "category", "time", "at_risk")
     if spec is not None and scur is not None:
         for r in spec[spec.group == "DSE"].itertuples():
             c = scur[scur.category == r.category].dropna(subset=["at_risk"])
@@ -622,7 +629,7 @@ def attack_windows_vs_curve(out: Path) -> list[Finding]:
 def attack_curve_steps(out: Path) -> list[Finding]:
     E = load(out)
     found = []
-    cur = E.t("recidivism_general_curve")
+    cur = E.t("recidivism_general_curve", "group", "time", "estimate", "at_risk")
     if cur is None:
         return found
     fol = _followed(E)
@@ -668,7 +675,7 @@ def _denominators(e: float, k_max: int, lo: float, hi: float) -> list[tuple[int,
 def attack_estimate_ratios(out: Path) -> list[Finding]:
     E = load(out)
     found = []
-    cur = E.t("recidivism_general_curve")
+    cur = E.t("recidivism_general_curve", "group", "time", "estimate", "at_risk")
     N = _groups(E)
     fol = _followed(E)
     if cur is not None:
@@ -716,7 +723,8 @@ def attack_estimate_ratios(out: Path) -> list[Finding]:
 def attack_nested(out: Path) -> list[Finding]:
     E = load(out)
     found = []
-    a, b = E.t("recidivism_general"), E.t("recidivism_general_free_time")
+    cols = ("group", "years", "n", "at_risk")
+    a, b = E.t("recidivism_general", *cols), E.t("recidivism_general_free_time", *cols)
     if a is not None and b is not None:
         m = a.merge(b, on=["group", "years"], suffixes=("_cal", "_free"))
         for r in m.itertuples():
@@ -728,7 +736,7 @@ def attack_nested(out: Path) -> list[Finding]:
                                          value=abs(x - y)))
     for name, keys in (("probation_coverage", ["group", "kind", "breakdown", "level"]),
                        ("probation_coverage_by_year", ["group", "kind", "year"])):
-        df = E.t(name)
+        df = E.t(name, *keys, "measure", "n")
         if df is None:
             continue
         req = df[df.measure == "requested"].set_index(keys)
@@ -743,7 +751,7 @@ def attack_nested(out: Path) -> list[Finding]:
     for g, f in fol.items():
         if g in N and _is_small(N[g] - f):
             found.append(Finding(7, "recidivism_followed", g, "cohort N minus followed", value=N[g] - f))
-    th = E.t("profile_thresholds")
+    th = E.t("profile_thresholds", "threshold", "measure", "n")
     if th is not None:
         for meas in ("flagged", "sensitivity"):
             rows = th[th.measure == meas].sort_values("threshold")
@@ -752,7 +760,7 @@ def attack_nested(out: Path) -> list[Finding]:
                 if x is not None and y is not None and _is_small(x - y):
                     found.append(Finding(7, "profile_thresholds", f"{t1}..{t2}|{meas}",
                                          f"{meas} at {t1} minus at {t2} (nested)", value=x - y))
-    cm = E.t("careers_means")
+    cm = E.t("careers_means", "group", "N")
     if cm is not None:
         for g, rows in cm.groupby("group"):
             Ns = sorted({_num(v) for v in rows.N if _num(v) is not None})
@@ -810,6 +818,18 @@ def attack_beside_gate(out: Path) -> list[Finding]:
                                          f"{k}={v}", value=tot1 - v))
             if isinstance(v, (int, float)) and _is_small(v):
                 found.append(Finding(8, uid, k, "disclosure.json category_counts property", value=v))
+        dev = ((res.get("profile_auc_development") or {}).get("properties") or {}).get("n")
+        if cc and dev is not None and uid == "profile_model":  # outcome cases at development
+            for k, c in cc.items():
+                if not k.endswith(",outcome"):
+                    continue
+                base = k[: -len(",outcome")]
+                zero = base[:-1] + "0" if base.endswith("=1") else None
+                for label, v in ((f"{zero},outcome", dev - c),
+                                 (f"{zero},no outcome", cc.get(zero, math.nan) - (dev - c))):
+                    if zero in cc and _is_small(v):
+                        found.append(Finding(8, uid, label, f"category_counts with the development cases "
+                                             f"(n={dev} of profile_auc_development in disclosure.json)", value=v))
         if rec.get("type") == "scalar" and rec.get("status") != "pass":
             n = props.get("n")
             if n is not None:
@@ -842,7 +862,7 @@ def attack_beside_gate(out: Path) -> list[Finding]:
     # prose: trajectory shares and per-10,000 numbers against withheld cells
     for G in ("DSE", "CC"):
         m = re.search(rf"{G}: \d+ groups[^()]*\(([^)]*)\)", E.prose)
-        sh = E.t(f"trajectory_shares_{G}")
+        sh = E.t(f"trajectory_shares_{G}", "trajectory", "share")
         if not m or sh is None:
             continue
         NG = _groups(E).get(G)
@@ -859,7 +879,8 @@ def attack_beside_gate(out: Path) -> list[Finding]:
                 found.append(Finding(8, f"trajectory_shares_{G}", f"{t}.share",
                                      f"report text gives {mm.group(0).strip()} of a withheld share: "
                                      f"N x share = {lo}..{hi}", interval=(lo, hi)))
-    th = E.t("profile_thresholds")
+    th = E.t("profile_thresholds", "threshold", "measure", "n", "N")
+    cal = E.t("profile_calibration", "bin", "n")
     if th is not None:
         pop = next((_num(r.N) for r in th.itertuples() if r.measure == "flagged" and _num(r.N) is not None), None)
         m = re.search(r"about ([\d.,]+) in 10,000", E.prose)
@@ -875,6 +896,16 @@ def attack_beside_gate(out: Path) -> list[Finding]:
                 found.append(Finding(8, "profile_thresholds", "sensitivity.N",
                                      "base rate per 10,000 in the text x the released population",
                                      interval=(lo, hi)))
+        if cases and cal is not None and "n" in cal:
+            rel = [_num(v) for v in cal.n]
+            if sum(v is None for v in rel) == 1:
+                rest = sum(v for v in rel if v is not None)
+                lo, hi = cases[0] - rest, cases[1] - rest
+                if _tight(lo, hi):
+                    b = int(cal[cal.n.isna()].iloc[0]["bin"])
+                    found.append(Finding(8, "profile_calibration", f"{b}.n", "base rate per 10,000 in the text x "
+                                         "the population, minus the released bins", value=lo if lo == hi else None,
+                                         interval=None if lo == hi else (lo, hi)))
         for m in re.finditer(r"predicted risk of ([\d.]+)% or more, (\d+) of every 10,000 young people are "
                              r"flagged; they include ([\d.]+)% of those", E.prose):
             t = float(m.group(1)) / 100
@@ -924,7 +955,7 @@ def attack_extremes(out: Path) -> list[Finding]:
     grids = [(n, "age") for n in E.tables if n.startswith("trajectory_observed_")]
     grids += [("probation_coverage_by_year", "year")]
     for name, axis in grids:
-        df = E.t(name)
+        df = E.t(name, "suppressed")
         if df is None or axis not in df:
             continue
         by = [c for c in ("trajectory", "group", "kind", "measure") if c in df]
@@ -935,6 +966,8 @@ def attack_extremes(out: Path) -> list[Finding]:
             small = (cnt is not None and 1 <= cnt <= 9) or "fewer than" in last.suppressed \
                 or "denominator below" in last.suppressed
             ends.append((key, last[axis], small))
+        if not ends:
+            continue
         top = max(e[1] for e in ends)
         tops = [e for e in ends if e[1] == top]
         if tops and all(e[2] for e in tops):
@@ -943,7 +976,7 @@ def attack_extremes(out: Path) -> list[Finding]:
                                  "of one or a few persons)", value=float(top)))
     # curves: follow-up axis end
     for name, by in (("recidivism_general_curve", "group"), ("recidivism_specific_curve", "category")):
-        df = E.t(name)
+        df = E.t(name, "time", "at_risk")
         if df is None:
             continue
         for key, rows in df.groupby(by, sort=False):
@@ -1016,8 +1049,8 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
         _add_protected(F, E)
         found.extend(_report_unknowns(F, 10, [prefix], why))
 
-    df = E.t("probation_advice_type")
-    cov = E.t("probation_coverage")
+    df = E.t("probation_advice_type", "group", "kind", "advice", "n", "N", "suppressed")
+    cov = E.t("probation_coverage", "group", "kind", "breakdown", "level", "measure", "n", "N", "suppressed")
     if df is not None:
         for (g, k), rows in df.groupby(["group", "kind"], sort=False):
             F = Facts()
@@ -1044,7 +1077,7 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
                         F.eq({f"probation_coverage[{g}|{k}|{br}|{lv}|{meas}].{col}": 1 for lv in sub.level}, v,
                              f"{br} levels sum to all")
                 run(F, "probation_coverage[", f"{br} levels sum to the 'all' row; reasons bound the rest")
-    by = E.t("probation_coverage_by_year")
+    by = E.t("probation_coverage_by_year", "group", "kind", "year", "measure", "n", "N", "suppressed")
     if by is not None and cov is not None:
         for (g, k), rows in by.groupby(["group", "kind"], sort=False):
             F = Facts()
@@ -1065,7 +1098,7 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
                                  "years sum to all")
             run(F, "probation_coverage_by_year[", "years sum to the 'all' row of probation_coverage; "
                 "reasons bound the rest")
-    ap = E.t("atypical_profile")
+    ap = E.t("atypical_profile", "subgroup", "variable", "n", "N", "suppressed")
     if ap is not None:
         origins = ap[ap.variable.str.startswith("origin_") & (ap.variable != "origin_big4")]
         for sg, rows in origins.groupby("subgroup", sort=False):
@@ -1084,7 +1117,7 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
                 F.le({v: 1 for v in four}, 9, "origin_big4 is 'numerator below 10'")
             run(F, "atypical_profile[", "origin rows partition the subgroup; reasons bound the rest")
     for G in ("DSE", "CC", "NC"):
-        sh = E.t(f"trajectory_shares_{G}")
+        sh = E.t(f"trajectory_shares_{G}", "trajectory", "n", "N", "suppressed")
         if sh is None or all(s == "" for s in sh.suppressed):
             continue
         F = Facts()
@@ -1092,14 +1125,15 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
         NG = _groups(E).get(G)
         if NG:
             F.eq({f"trajectory_shares_{G}[{t}].n": 1 for t in sh.trajectory}, NG, "groups sum to N")
-        sel = E.t(f"trajectory_selection_{G}")
+        sel = E.t(f"trajectory_selection_{G}", "chosen", "n")
         if sel is not None:
             ch = sel[sel.chosen.astype(str) == "True"]
             if len(ch) and _num(ch.iloc[0]["n"]) is not None:  # n = the smallest group
                 for t in sh.trajectory:
                     F.le({f"trajectory_shares_{G}[{t}].n": -1}, -_num(ch.iloc[0]["n"]), "smallest group")
         run(F, f"trajectory_shares_{G}[", "groups sum to N; reasons bound the rest")
-    cal, th = E.t("profile_calibration"), E.t("profile_thresholds")
+    cal = E.t("profile_calibration", "bin", "n", "N", "suppressed")
+    th = E.t("profile_thresholds", "threshold", "measure", "n", "N", "suppressed")
     if cal is not None and th is not None and any(s != "" for s in cal.suppressed):
         F = Facts()
         _add_count_rows(F, "profile_calibration", cal, ["bin"])
@@ -1110,7 +1144,7 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
         if flag:
             F.eq({f"profile_calibration[{b}].N": 1 for b in cal.bin}, _num(flag[0].N), "bins sum to the population")
         run(F, "profile_calibration[", "bins sum to released totals; reasons bound the rest")
-    fair = E.t("profile_fairness")
+    fair = E.t("profile_fairness", "variable", "group", "threshold", "measure", "n", "N", "suppressed")
     if fair is not None and th is not None:
         F = Facts()
         T = "profile_fairness"

@@ -111,3 +111,15 @@ def test_curve_step_arithmetic():
     Sb = Sa * (1 - d / ra)
     assert attacks._step(ra, Sa, ra - d - c, Sb) == (d, c)
     assert attacks._step(100, 0.9, 95, 0.9) == (0, 5)
+
+
+def test_attacks_find_nothing_where_nothing_is_released(tmp_path):
+    """An empty folder and a folder whose cells are all large give no finding (no false alarms)."""
+    assert all(v == [] for v in attacks.attack_all(tmp_path).values())
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "cohort_groups.csv").write_text(
+        "group,n,N,pool_size,suppressed\nDSE,420.0,420.0,420.0,\nCC,102.0,102.0,157.0,\n")
+    (tmp_path / "tables" / "recidivism_general.csv").write_text(
+        "group,years,estimate,ci_low,ci_high,at_risk,n,N,note,suppressed\n"
+        "DSE,2,0.3,0.2,0.4,250.0,126.0,420.0,,\nDSE,5,0.5,0.4,0.6,150.0,210.0,420.0,,\n")
+    assert all(v == [] for v in attacks.attack_all(tmp_path).values())
