@@ -18,7 +18,12 @@ One function per class of issue 10; each takes the output folder and returns a l
 7. :func:`attack_nested`            nested populations differing by 1-9 persons
 8. :func:`attack_beside_gate`       prose numbers, disclosure.json flags and properties
 9. :func:`attack_extremes`          grids and axes that end at a value reached by < 10 persons
-10. :func:`attack_reason_bounds`    "fewer than 10" = 1-9, with released sums, pins cells
+10. :func:`attack_reason_bounds`    "fewer than 10" = 1-9, with released sums, pins cells; and
+    :func:`attack_ledger_with_reasons`: the same on the relations disclosure.json itself lists
+
+A finding is a count the attacker pins to one value in 1-9, or to an interval inside 1-9 at most
+``NARROW`` wide and tighter than what the release itself states (a reason "fewer than 10" states
+1-9), or one person's value (group size x mean; an extreme that 1-9 persons reach).
 
 :func:`bound` is the exact helper: integer bounds of a target over linear facts (scipy ``milp``).
 :func:`attack_all` runs every class. ``python tests/attacks.py OUT`` prints the findings.
@@ -1191,6 +1196,83 @@ def attack_reason_bounds(out: Path) -> list[Finding]:
     return found
 
 
+def attack_ledger_with_reasons(out: Path) -> list[Finding]:
+    """Class 10 on the gate's own published ledger: every relation disclosure.json lists, every
+    released number, and every reason read as the bound it states, solved in integers."""
+    E = load(out)
+    L = E.disclosure.get("ledger") or {}
+    if not L.get("cells"):
+        return []
+    F = Facts()
+    withheld = []
+    for c in L["cells"]:
+        name = f"{c['output']}[{c['key']}].{c['column']}"
+        F.var(name)
+        if c.get("status") == "released" and c.get("released") is not None:
+            h = float(c.get("halfwidth") or 0.0)
+            F.var(name, c["released"] - h, c["released"] + h)
+        else:
+            if c.get("status") == "suppressed":
+                withheld.append(name)
+            st = _stated(c.get("reason") or "")
+            if c.get("protect") and c["column"] in st:
+                F.var(name, *st[c["column"]])
+    for r in L.get("relations") or []:
+        F.eq({f"{o}[{k}].{col}": float(v) for o, k, col, v in r["terms"]}, float(r.get("rhs", 0.0)),
+             r.get("why", ""))
+    _add_protected(F, E)
+    lp = _relaxed_bounds(F, withheld)
+    found = []
+    for name in withheld:
+        lo, hi = lp.get(name, (-math.inf, math.inf))
+        if hi > 9.5 or lo < 0.5 or hi - lo > NARROW + 1:
+            continue
+        b = F.bound(name)
+        st = F.stated(name)
+        if b and _tight(*b, st if st and st[1] <= 9 else None):
+            table, cell = name.split("[", 1)
+            found.append(Finding(10, table, cell.replace("]", ""),
+                                 "the ledger's own relations (disclosure.json) with every reason as a "
+                                 "bound, in integers", value=b[0] if b[0] == b[1] else None,
+                                 interval=None if b[0] == b[1] else b))
+    return found
+
+
+def _relaxed_bounds(F: Facts, names: list[str]) -> dict[str, tuple[float, float]]:
+    """Continuous (LP) bounds of many targets, to pick the few worth an integer solve."""
+    from scipy.optimize import linprog
+
+    from scipy.sparse import csr_matrix
+
+    n = len(F.lo)
+    eq = [(c, l) for c, l, u, _ in F.rows if l == u]
+    ub = [(c, u) for c, l, u, _ in F.rows if l != u]
+
+    def sparse(rows):
+        data, ri, ci = [], [], []
+        for i, (c, _) in enumerate(rows):
+            for k, v in c.items():
+                data.append(v)
+                ri.append(i)
+                ci.append(F.index[k])
+        return csr_matrix((data, (ri, ci)), shape=(len(rows), n))
+
+    A_eq, A_ub = sparse(eq), sparse(ub)
+    bounds = list(zip(F.lo, [None if math.isinf(h) else h for h in F.hi]))
+    out = {}
+    for name in names:
+        c = np.zeros(n)
+        c[F.index[name]] = 1.0
+        res = []
+        for sgn in (1.0, -1.0):
+            r = linprog(sgn * c, A_ub=A_ub if len(ub) else None, b_ub=[u for _, u in ub] if len(ub) else None,
+                        A_eq=A_eq if len(eq) else None, b_eq=[l for _, l in eq] if len(eq) else None,
+                        bounds=bounds, method="highs")
+            res.append(sgn * r.fun if r.status == 0 else (-math.inf if sgn > 0 else math.inf))
+        out[name] = (res[0], res[1])
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 ATTACKS = {
     1: attack_partitions,
@@ -1202,7 +1284,7 @@ ATTACKS = {
     7: attack_nested,
     8: attack_beside_gate,
     9: attack_extremes,
-    10: attack_reason_bounds,
+    10: lambda out: attack_reason_bounds(out) + attack_ledger_with_reasons(out),
 }
 
 
