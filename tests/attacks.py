@@ -126,7 +126,9 @@ def _load_cached(root: str, mtime: float) -> Export:
 
 def load(out: Path | str) -> Export:
     out = Path(out)
-    stamp = max((p.stat().st_mtime for p in out.rglob("*") if p.is_file()), default=0.0)
+    exported = [out / "report.html", out / "disclosure.json", out / "results.json",
+                *(out / "tables").glob("*.csv"), *(out / "figures").glob("*.svg")]
+    stamp = max((p.stat().st_mtime for p in exported if p.is_file()), default=0.0)
     return _load_cached(str(out.resolve()), stamp)
 
 
