@@ -123,3 +123,67 @@ def test_attacks_find_nothing_where_nothing_is_released(tmp_path):
         "group,years,estimate,ci_low,ci_high,at_risk,n,N,note,suppressed\n"
         "DSE,2,0.3,0.2,0.4,250.0,126.0,420.0,,\nDSE,5,0.5,0.4,0.6,150.0,210.0,420.0,,\n")
     assert all(v == [] for v in attacks.attack_all(tmp_path).values())
+
+
+def _write(folder: Path, name: str, df) -> None:
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    df.to_csv(folder / "tables" / f"{name}.csv", index=False)
+
+
+def test_partition_attack_end_to_end_on_a_constructed_export(tmp_path):
+    """Constructed (not a replay): the issue's 1M example shape. One trajectory group of one
+    person is withheld; N minus the released groups gives its size, and careers_means against
+    trajectory_profile_means gives that person's age at index exactly."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    ages = {"low_rate": rng.integers(18, 60, 40), "early_peak": rng.integers(18, 40, 25),
+            "late_peak": rng.integers(18, 50, 20), "high_rate_persistent": np.array([47])}
+    everyone = np.concatenate(list(ages.values()))
+    N = len(everyone)
+    _write(tmp_path, "cohort_groups", pd.DataFrame({"group": ["DSE"], "n": [N], "N": [N], "suppressed": [""]}))
+    _write(tmp_path, "trajectory_shares_DSE", pd.DataFrame({
+        "trajectory": list(ages), "share": [len(a) / N if len(a) >= 10 else None for a in ages.values()],
+        "n": [len(a) if len(a) >= 10 else None for a in ages.values()],
+        "N": [N if len(a) >= 10 else None for a in ages.values()],
+        "suppressed": ["" if len(a) >= 10 else "numerator below 10 persons" for a in ages.values()]}))
+    _write(tmp_path, "careers_means", pd.DataFrame({
+        "variable": ["age_at_index"], "group": ["DSE"], "N": [N], "mean": [everyone.mean()],
+        "sd": [everyone.std(ddof=1)], "suppressed": [""]}))
+    _write(tmp_path, "trajectory_profile_means_DSE", pd.DataFrame({
+        "trajectory": list(ages), "variable": "age_at_index",
+        "n": [len(a) if len(a) >= 10 else None for a in ages.values()],
+        "mean": [a.mean() if len(a) >= 10 else None for a in ages.values()],
+        "sd": [a.std(ddof=1) if len(a) >= 10 else None for a in ages.values()],
+        "suppressed": ["" if len(a) >= 10 else "fewer than 10 persons" for a in ages.values()]}))
+    found = attacks.attack_partitions(tmp_path)
+    size = [f for f in found if f.cell == "high_rate_persistent.n"]
+    value = [f for f in found if f.cell == "high_rate_persistent|age_at_index"]
+    assert size and size[0].value == 1
+    assert value and value[0].value == pytest.approx(47.0, abs=1e-6)
+
+
+def test_beside_gate_flags_and_prose_on_a_constructed_export(tmp_path):
+    """Constructed (not a replay): a 'zero cell' flag on a row the CSV withholds, and report text
+    that states the share of a withheld trajectory group."""
+    import json
+
+    import pandas as pd
+
+    _write(tmp_path, "cohort_groups", pd.DataFrame({"group": ["CC"], "n": [648], "N": [648], "suppressed": [""]}))
+    _write(tmp_path, "trajectory_shares_CC", pd.DataFrame({
+        "trajectory": ["low_rate", "early_peak"], "share": [0.99, None], "n": [642, None], "N": [648, None],
+        "suppressed": ["", "numerator below 10 persons"]}))
+    _write(tmp_path, "careers_shares", pd.DataFrame({
+        "variable": ["any_prior_case"], "group": ["NC"], "n": [None], "N": [None],
+        "suppressed": ["numerator below 10 persons"]}))
+    (tmp_path / "disclosure.json").write_text(json.dumps({"results": {"careers_shares": {
+        "type": "table", "properties": {"key_columns": ["variable", "group"]},
+        "outcome": {"flags": ["any_prior_case|NC: zero cell (nobody in the group has the trait)"]}}}}))
+    (tmp_path / "report.html").write_text(
+        "<p>CC: 2 groups fixed by the study spec (low-rate 99%, early-peak 1%).</p>")
+    found = {(f.output, f.cell): f for f in attacks.attack_beside_gate(tmp_path)}
+    assert found[("careers_shares", "any_prior_case|NC")].value == 0
+    lo, hi = found[("trajectory_shares_CC", "early_peak.share")].interval
+    assert lo <= 6 <= hi and hi <= 9
