@@ -31,12 +31,12 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from crimcareer.disclosure import Gate
-from crimcareer.disclosure.gate import proportion_reasons
 from crimcareer.engine import Engine, age_in_years, days_between
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.withheld import drop_primary
 
 AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
 MEASURES = ("requested", "delivered")
@@ -190,21 +190,6 @@ def trim_years(by_year: pd.DataFrame, members: dict[str, list], k: int
         keep[by_year.index.get_indexer(g.index[g["year"].isin(drop)])] = False
     out = by_year[keep].reset_index(drop=True)
     return out, {c: [v for v, ok in zip(vals, keep) if ok] for c, vals in members.items()}
-
-
-def drop_primary(df: pd.DataFrame, members: dict[str, list], rules) -> tuple[pd.DataFrame, dict[str, list]]:
-    """Leave out the rows the gate would withhold by a primary rule (n, N or N-n of 1 to k-1
-    persons, zeros under ACRO). Released blank, their reason ("numerator below 10") tells an
-    attacker the count lies in 1..k-1; with the persons shared between rows (requested and
-    delivered are nested, years and sexes partition the total) two such reasons can pin a few
-    persons down, which no further withholding can undo. Left out, the persons they held are
-    audited through the totals (members) like any other."""
-    if df.empty:
-        return df, members
-    reasons, _, _ = proportion_reasons(df["n"], df["N"], rules)
-    keep = (reasons == "").to_numpy()
-    return (df[keep].reset_index(drop=True),
-            {c: [v for v, ok in zip(vals, keep) if ok] for c, vals in members.items()})
 
 
 def _days_table(cases: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
