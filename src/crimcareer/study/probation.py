@@ -302,6 +302,11 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                                 estimate_cols=["pct", "ci_low", "ci_high"], key_cols=YEAR_KEYS,
                                 members=year_members)
     days, values, day_ids = _days_table(cases)
+    # rows of fewer than k persons are left out too (their reason would bound the count)
+    few = [len(v) < k for v in values]
+    days = days[[not f for f in few]].reset_index(drop=True)
+    values = [v for v, f in zip(values, few) if not f]
+    day_ids = [i for i, f in zip(day_ids, few) if not f]
     gate.magnitudes("probation_days", days, values, stat_cols=("persons", "mean", "sd"),
                     ids=day_ids, variable_col="variable")
     # advice types partition the delivered advices: membership shows it (partition_by is gone:
@@ -361,8 +366,10 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"and {pct(extra['probation']['cc']['delivered'])}; for each offender's first later (repeat) "
                f"trafficking case {pct(extra['probation']['repeat']['requested'])} and "
                f"{pct(extra['probation']['repeat']['delivered'])}. Days are counted from the case's "
-               f"registration date. Coverage is shown by year of registration, sex and age group; cells "
-               f"with fewer than {gate.rules.min_persons} cases (or missing advices) are suppressed. The "
+               f"registration date. Coverage is shown by year of registration, sex and age group; groups "
+               f"with fewer than {gate.rules.min_persons} cases (or missing advices) are left out, and "
+               f"cells that would give them away are suppressed. Repeat cases count each offender "
+               f"once (the first). The "
                f"list of cases without an advice stays in the secure environment."),
         "nl": (f"Voor de indexzaak van elke {spec.target.label}-dader is nagegaan of de reclassering om een "
                f"advies is gevraagd en of zij dat heeft uitgebracht. Een reclasseringsadvies werd "
@@ -373,8 +380,10 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"voor de eerste latere (herhaalde) mensenhandelzaak van elke dader "
                f"{pct(extra['probation']['repeat']['requested'])} en "
                f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
-               f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; cellen "
-               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn onderdrukt. De "
+               f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; groepen "
+               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn weggelaten, en "
+               f"cellen die ze zouden verraden zijn onderdrukt. Herhaalde zaken tellen elke dader één keer "
+               f"(de eerste). De "
                f"lijst van zaken zonder advies blijft in de beveiligde omgeving."),
     }
     tables = ["probation_coverage", "probation_coverage_by_year", "probation_days", "probation_advice_type"]
