@@ -13,6 +13,11 @@ plot, flagged per 10,000 / sensitivity / PPV per threshold) and a fairness audit
 migration background. Sex and migration background are never predictors.
 
 Only aggregated, gate-released numbers leave the tool; per-person scores go to OUT/internal/.
+Calibration bins, thresholds and fairness rows are person sets: without sampling the gate gets
+the persons behind every count (members=) and derives how the tables relate; rows a primary
+rule would withhold are left out (their reasons would be bounds). Under case-control sampling
+the person counts are weighted estimates, so the section declares the relations between the
+exact case counts by hand instead. The report's numbers are read back from released cells.
 """
 
 from __future__ import annotations
