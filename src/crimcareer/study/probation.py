@@ -36,7 +36,6 @@ from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.spec import StudySpec
-from crimcareer.study.withheld import drop_primary
 
 AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
 MEASURES = ("requested", "delivered")
@@ -288,14 +287,11 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
         for c in cov_members:
             cov_members[c] += m[c]
     overall = pd.concat(parts, ignore_index=True)
-    overall, cov_members = drop_primary(overall, cov_members, gate.rules)
     overall["target_pct"] = 100 * target
     by_year, year_members = coverage_table(cases, ["year"], with_members=True)
     by_year, year_members = trim_years(by_year, year_members, k)
-    by_year, year_members = drop_primary(by_year, year_members, gate.rules)
     by_year["target_pct"] = 100 * target
     advice_types, advice_members = _advice_type_table(cases, with_members=True)
-    advice_types, advice_members = drop_primary(advice_types, advice_members, gate.rules)
     rel_cov = gate.proportions("probation_coverage", overall, estimate_cols=["pct", "ci_low", "ci_high"],
                                key_cols=COVERAGE_KEYS, members=cov_members)
     rel_year = gate.proportions("probation_coverage_by_year", by_year,
@@ -309,8 +305,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
     day_ids = [i for i, f in zip(day_ids, few) if not f]
     gate.magnitudes("probation_days", days, values, stat_cols=("persons", "mean", "sd"),
                     ids=day_ids, variable_col="variable")
-    # advice types partition the delivered advices: membership shows it (partition_by is gone:
-    # rows left out by drop_primary would make it false)
+    # advice types partition the delivered advices: membership shows it (no partition_by)
     gate.proportions("probation_advice_type", advice_types, estimate_cols=["pct"],
                      key_cols=ADVICE_KEYS, members=advice_members)
 

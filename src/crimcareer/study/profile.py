@@ -43,7 +43,6 @@ from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
 from crimcareer.study.spec import StudySpec
-from crimcareer.study.withheld import drop_primary
 
 # Ages (in completed years on the reference date) from which a missing diploma counts as
 # missing school progress: most pupils hold a vmbo/havo diploma by 18 and a startkwalificatie
@@ -759,10 +758,6 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
         cal_df, cal_m = calibration_bins(y_val, risk_val, w_val, min_cases=k, ids=ids_val)
         thr_df, thr_m = threshold_table(y_val, risk_val, w_val, thresholds_l, ids=ids_val)
         fair_df, fair_m = fairness_table(val, risk_val, thresholds_l, with_members=True)
-        # rows a primary rule would withhold are left out (their reasons would be bounds)
-        cal_df, cal_m = drop_primary(cal_df, cal_m, gate.rules)
-        thr_df, thr_m = drop_primary(thr_df, thr_m, gate.rules)
-        fair_df, fair_m = drop_primary(fair_df, fair_m, gate.rules)
     else:
         cal_df = calibration_bins(y_val, risk_val, w_val, min_cases=k)
         thr_df = threshold_table(y_val, risk_val, w_val, thresholds_l)
