@@ -85,7 +85,8 @@ Relation = tuple[dict[int, float], float]  # {cell index: coefficient}, right-ha
 
 def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
                  describe: Callable[[int], str] = str, atoms: Atoms | None = None,
-                 relations: Sequence[Relation] = ()) -> list[CountFailure]:
+                 relations: Sequence[Relation] = (), focus: Sequence[int] | None = None
+                 ) -> list[CountFailure]:
     """Every atom of 1..k-1 persons and every reason-bounded withheld cell the released counts
     pin down too closely (see the module doc). ``relations``: linear equalities between cells
     that membership cannot show but an attacker knows (exact k:1 matching: a control group's
@@ -104,7 +105,10 @@ def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
     else:
         n_comp, atom_lab, cell_lab = atoms.components()
     fails: list[CountFailure] = []
+    wanted = None if focus is None else {int(cell_lab[i]) for i in focus if cell_lab[i] >= 0}
     for comp in range(n_comp):
+        if wanted is not None and comp not in wanted:
+            continue
         a_idx = np.flatnonzero(atom_lab == comp)
         c_idx = np.flatnonzero(cell_lab == comp)
         pos = {int(c): i for i, c in enumerate(c_idx)}
@@ -192,6 +196,16 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         if len(t.vec) == 1 and upper[t.vec[0]] < t.need_hi - TOL:
             t.hi = upper[t.vec[0]]
     todo = [t for t in targets if not (len(t.vec) == 1 and upper[t.vec[0]] < t.need_hi - TOL)]
+    def harvest(x: np.ndarray, skip: _Target | None = None) -> None:
+        for u in targets:
+            if u is skip:
+                continue
+            w = value_of(x, u)
+            if not u.ok_hi and w >= u.need_hi - TOL:
+                u.ok_hi, u.hi = True, w
+            if not u.ok_lo and w <= u.allow_lo + TOL:
+                u.ok_lo, u.lo = True, w
+
     for sense in ("hi", "lo"):
         pending = todo if sense == "hi" else [t for t in targets]
         for _ in range(200):  # batches: many targets satisfied by one feasible point
@@ -208,6 +222,7 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
             lp.cap({})
             if res.status != "optimal":
                 break
+            harvest(res.x)
             left = []
             for t in pending:
                 v = value_of(res.x, t)
@@ -222,9 +237,13 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                 break
             pending = left
         for t in pending:
+            if (t.ok_hi if sense == "hi" else t.ok_lo):
+                continue  # shown by an earlier target's solution
             obj = np.zeros(n_a)
             obj[t.vec] = -1.0 if sense == "hi" else 1.0
             res = solve(obj)
+            if res.status == "optimal":  # every solution is a feasible point: harvest it
+                harvest(res.x, skip=t)
             if res.status == "unbounded":
                 t.ok_hi, t.hi = True, np.inf
                 continue

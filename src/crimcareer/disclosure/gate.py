@@ -1041,8 +1041,10 @@ class Gate:
         k = self.rules.min_persons
         names = [ref_str(c.ref) for c in cells]
         rels = self._structural_relations(cells)
+        focus = None if not self._current else [
+            i for i, c in enumerate(cells) if c.ref[0] == self._current]
         counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
-                              relations=rels)
+                              relations=rels, focus=focus)
         sums = list(self._sums.values())
         snames = [ref_str(c.ref) for c in sums]
         sum_fails = audit_sums(sums, len(self.persons), lambda v: magnitude_reason(v, self.rules),

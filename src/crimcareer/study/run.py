@@ -87,11 +87,15 @@ def run_study(
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
 
-    groups = {g: {"n": int((ctx.cohort.frame["group"] == g).sum())}
+    # group sizes as released (never counted beside the gate)
+    released_sizes = gate.tables.get("cohort_groups", pd.DataFrame(columns=["group", "n"]))
+    size_of = dict(zip(released_sizes["group"].astype(str), released_sizes["n"]))
+    groups = {g: {"n": None if pd.isna(size_of.get(g, np.nan)) else int(size_of[g])}
               for g in [spec.target.label, *spec.controls.groups]}
     results = headline_results(sections, groups)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode)
+    write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode,
+                   disclosure_audit_seconds=round(gate.audit_seconds, 2))
     title_key = "title_en" if lang == "en" else "title_nl"
     report = write_report(sections, gate, out, lang=lang, meta={
         title_key: getattr(spec.study, title_key) or spec.study.name,
