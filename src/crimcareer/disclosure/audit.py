@@ -80,27 +80,44 @@ class _Target:
     duals_lo: np.ndarray | None = None
 
 
+Relation = tuple[dict[int, float], float]  # {cell index: coefficient}, right-hand side
+
+
 def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
-                 describe: Callable[[int], str] = str, atoms: Atoms | None = None
-                 ) -> list[CountFailure]:
+                 describe: Callable[[int], str] = str, atoms: Atoms | None = None,
+                 relations: Sequence[Relation] = ()) -> list[CountFailure]:
     """Every atom of 1..k-1 persons and every reason-bounded withheld cell the released counts
-    pin down too closely (see the module doc)."""
+    pin down too closely (see the module doc). ``relations``: linear equalities between cells
+    that membership cannot show but an attacker knows (exact k:1 matching: a control group's
+    count of men is k times the offenders')."""
     if not cells:
         return []
     atoms = atoms or atoms_of([c.members for c in cells], n_persons)
-    n_comp, atom_lab, cell_lab = atoms.components()
     inc = atoms.incidence
+    # relations link components: give them a row of all their cells' atoms for the labelling
+    link = [sparse.csr_matrix(inc[list(terms)].sum(axis=0) > 0, dtype=float)
+            for terms, _ in relations if terms]
+    if link:
+        linked = Atoms(atoms.of_person, atoms.size, sparse.vstack([inc, *link]).tocsr())
+        n_comp, atom_lab, cell_lab = linked.components()
+        cell_lab = cell_lab[: inc.shape[0]]
+    else:
+        n_comp, atom_lab, cell_lab = atoms.components()
     fails: list[CountFailure] = []
     for comp in range(n_comp):
         a_idx = np.flatnonzero(atom_lab == comp)
         c_idx = np.flatnonzero(cell_lab == comp)
+        pos = {int(c): i for i, c in enumerate(c_idx)}
+        rels = [({pos[c]: v for c, v in terms.items()}, rhs) for terms, rhs in relations
+                if terms and all(c in pos for c in terms)]
         fails += _audit_component(cells, atoms, inc[c_idx][:, a_idx].tocsr(), a_idx, c_idx, k,
-                                  describe)
+                                  describe, rels)
     return fails
 
 
 def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarray,
-                     c_idx: np.ndarray, k: int, describe) -> list[CountFailure]:
+                     c_idx: np.ndarray, k: int, describe, rels: Sequence[Relation] = ()
+                     ) -> list[CountFailure]:
     size = atoms.size[a_idx]
     n_a = len(a_idx)
     comp_cells = [cells[i] for i in c_idx]
@@ -123,14 +140,18 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
 
     for a in np.flatnonzero((size >= 1) & (size <= k - 1)):
         cs = [int(c_idx[j]) for j in cells_of(a)]
-        targets.append(_Target(np.array([a]), int(size[a]), min(float(k), hi0[a]), lo0[a],
+        # inside a withheld cell whose reason already says "fewer than k", the attacker may
+        # bound the atom above anyway; what must not follow is that it is non-empty
+        need = float(k) if not np.isfinite(hi0[a]) else 0.0
+        targets.append(_Target(np.array([a]), int(size[a]), need, lo0[a],
                                "persons in exactly " + ", ".join(describe(c) for c in cs[:6])
                                + (" ..." if len(cs) > 6 else "")))
     for j in np.flatnonzero(bounded):
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
         if len(row) > 1:
             lo_b, hi_b = comp_cells[j].bound
-            targets.append(_Target(row, int(size[row].sum()), hi_b, lo_b,
+            # the attacker must learn (almost) nothing beyond the reason: within one person
+            targets.append(_Target(row, int(size[row].sum()), max(hi_b - 1, 0.0), lo_b + 1,
                                    f"withheld {describe(int(c_idx[j]))}"))
     if not targets:
         return []
@@ -142,8 +163,15 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     row_hi = np.array([(comp_cells[j].released + comp_cells[j].halfwidth)
                        if comp_cells[j].released is not None else comp_cells[j].bound[1]
                        for j in rows], dtype=float)
-    lp = _LP(M[rows], row_lo, row_hi)
-    row_cells = rows
+    A = M[rows]
+    if rels:
+        extra = sparse.vstack([sparse.csr_matrix(sum(v * M[j] for j, v in terms.items()))
+                               for terms, _ in rels]).tocsr()
+        A = sparse.vstack([A, extra]).tocsr()
+        rhs = np.array([r for _, r in rels], dtype=float)
+        row_lo, row_hi = np.concatenate([row_lo, rhs]), np.concatenate([row_hi, rhs])
+    lp = _LP(A, row_lo, row_hi)
+    row_cells = np.concatenate([rows, np.full(len(rels), -1)]).astype(int)
 
     # quick upper bounds: an atom is at most the smallest upper bound of a row holding it
     upper = np.full(n_a, np.inf)
@@ -224,7 +252,8 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         for d in (t.duals_hi if not t.ok_hi else None, t.duals_lo if not t.ok_lo else None):
             if d is not None and len(d):
                 for r in np.flatnonzero(np.abs(d) > 1e-9):
-                    sus.append(int(c_idx[row_cells[r]]))
+                    if row_cells[r] >= 0:
+                        sus.append(int(c_idx[row_cells[r]]))
         if not t.ok_hi and t.duals_hi is None:  # quick bound: the rows holding the atom
             a = t.vec[0]
             for j in cells_of(a):

@@ -70,6 +70,8 @@ from crimcareer.disclosure.membership import PersonIndex
 Members = Mapping[str, Sequence[Any]]
 
 SUPPRESSED = "suppressed"
+#: a reason that states no bound (used when a stated bound would itself give persons away)
+GENERIC_REASON = "withheld by the disclosure rules"
 ALL = "All"
 PERSON_LEVEL_COLUMNS = ("person_id", "alter_id", "matched_to", "case_id", "household_id")
 # numeric columns that label a row rather than measure it (kept when a row is withheld)
@@ -297,13 +299,21 @@ class Gate:
         self._public: set[Ref] = set()  # public numbers (pinned group sizes): never withheld
         self._sums: dict[Ref, SumCell] = {}
         self._curve_cells: dict[Ref, dict] = {}  # derivable counts of released curve points
+        self._structural: list = []  # declared relations membership cannot show
         self._current: str = ""  # the output being released (its cells are cheapest to withhold)
         self.audit_log: list[dict] = []
+        self.audit_seconds = 0.0  # time spent in the membership audit
 
     # -- declarations -----------------------------------------------------------------------
-    def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "") -> None:
-        """Declare a linear equality sum(coef * cell) == rhs between ledger cells."""
+    def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "", *,
+                structural: bool = False) -> None:
+        """Declare a linear equality sum(coef * cell) == rhs between ledger cells.
+
+        ``structural``: a fact of the design that membership cannot show (exact k:1 matching
+        ties counts of different persons); the membership audit uses it too."""
         rel = self.ledger.relate(terms, rhs, why)
+        if structural:
+            self._structural.append(rel)
         if rel in self.ledger.relations:
             self._secure(list(rel.terms), "ledger")
         elif rel in self.ledger.rejected:
@@ -336,7 +346,8 @@ class Gate:
         if len(offs) != len(ctrls):
             raise ValueError("declare_matched needs as many offender as control cells")
         for o, c in zip(offs, ctrls):
-            self.declare({c: 1.0, o: -float(ratio)}, 0.0, f"{why} (ratio {ratio:g})")
+            self.declare({c: 1.0, o: -float(ratio)}, 0.0, f"{why} (ratio {ratio:g})",
+                         structural=True)
 
     def declare_total(self, total: Ref, parts: Sequence[Ref], why: str = "total of parts") -> None:
         """A cell is the sum of other cells."""
@@ -378,6 +389,13 @@ class Gate:
             out = out.drop(columns=[SUPPRESSED])
         reasons, flags, target = proportion_reasons(out["n"], out["N"], self.rules,
                                                     count_table=bool((out["n"] == out["N"]).all()))
+        if members is not None:  # other person counts of a row (at_risk ...): 0 or >= k too
+            k = self.rules.min_persons
+            for col in [c for c in members if c not in ("n", "N") and c in out.columns]:
+                v = pd.to_numeric(out[col], errors="coerce")
+                small = (v > 0) & (v < k) & (reasons == "")
+                reasons[small] = f"fewer than {k} persons ({col})"
+                target[small] = col
         kcols = [c for c in self._key_cols(out, key_cols) if c not in ("n", "N")]
         keys = self._row_keys(out, kcols)
         # a withheld row loses its counts, its estimates and any other measured (float) column
@@ -428,7 +446,8 @@ class Gate:
                 rec.comments.append(f"{key}: {flags[idx]}")
             if reasons[idx]:
                 self._withhold((name, key, "n"), reasons[idx], "primary")
-                tgt = {"n": "n", "N": "N", "N-n": "N-n"}.get(target[idx], "")
+                tgt = target[idx] if target[idx] in ("n", "N", "N-n") or (
+                    members is not None and target[idx] in members) else ""
                 if tgt:
                     self.ledger.cells[(name, key, tgt)].protect = True
                     val = self.ledger.cells[(name, key, tgt)].value
@@ -959,7 +978,10 @@ class Gate:
 
     def _register_row(self, name: str, key: str, pos: int, members: Members, row: pd.Series,
                       base: int) -> None:
-        """Register the persons of one proportions row (n, N, N-n and extra count columns)."""
+        """Register the persons of one proportions row (n, N, N-n and extra count columns);
+        a row whose ids are None is left to declared relations (e.g. a population-wide pool)."""
+        if any(per_row[pos] is None for per_row in members.values()):
+            return
         unit = f"{name}\x00{key}"
         codes = {}
         for col, per_row in members.items():
@@ -1005,7 +1027,14 @@ class Gate:
         cells = self._count_cells()
         k = self.rules.min_persons
         names = [ref_str(c.ref) for c in cells]
-        counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i])
+        at = {c.ref: i for i, c in enumerate(cells)}
+        # declared relations that membership cannot show (exact k:1 matching) but an attacker
+        # knows; relations membership implies anyway are left out
+        rels = [({at[t]: v for t, v in rel.terms.items()}, rel.rhs)
+                for rel in self._structural if rel in self.ledger.relations
+                if all(t in at for t in rel.terms)]
+        counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
+                              relations=rels)
         sums = list(self._sums.values())
         snames = [ref_str(c.ref) for c in sums]
         sum_fails = audit_sums(sums, len(self.persons), lambda v: magnitude_reason(v, self.rules),
@@ -1019,21 +1048,45 @@ class Gate:
         over a few persons derived); returns the number of cells withheld."""
         if not self._members and not self._sums and not self._curve_cells:
             return 0
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            return self._secure_members_loop(kind)
+        finally:
+            self.audit_seconds += time.perf_counter() - t0
+
+    def _secure_members_loop(self, kind: str) -> int:
         withheld = 0
         sums = list(self._sums.values())
         for _ in range(100):
             counts, sum_fails, cells = self.membership_failures()
             if not counts and not sum_fails:
                 return withheld
+            # withholding a count whose persons another released count has too changes nothing
+            keys = np.random.default_rng(5).integers(1, 2**62, size=max(len(self.persons), 1))
+            sig: dict[Ref, int] = {c.ref: int(keys[c.members].sum()) for c in cells
+                                   if c.released is not None}
+            twins = pd.Series(list(sig.values())).value_counts()
+            useless = {r for r, h in sig.items() if twins[h] > 1}
             chosen: list[Ref] = []
+            twins_too: list[Ref] = []
             for f in [*counts, *sum_fails]:
                 refs = [cells[i].ref if i >= 0 else sums[-1 - i].ref for i in f.suspects]
                 refs = [r for r in refs if r not in self._public and self._is_released(r)]
+                useful = [r for r in refs if r not in useless]
                 self.audit_log.append({"protects": f.what, "why": f.why,
-                                       "withheld": ref_str(refs[0]) if refs else None})
-                if refs:
-                    chosen.append(refs[0])
+                                       "withheld": ref_str((useful or refs)[0]) if refs else None})
+                if useful:
+                    chosen.append(useful[0])
+                elif refs:  # only counts with a twin bind: withhold one with all its twins
+                    twins_too.append(refs[0])
+            if not chosen and twins_too:
+                chosen = [r for r in sig if sig[r] in {sig[t] for t in twins_too}
+                          and r not in self._public]
             chosen = list(dict.fromkeys(chosen))
+            if not chosen and self._drop_reasons():
+                continue
             if not chosen:  # nothing left to withhold: refuse the current output
                 chosen = [r for r, c in self.ledger.cells.items()
                           if r[0] == self._current and not c.suppressed and not c.hidden]
@@ -1042,12 +1095,33 @@ class Gate:
                 chosen += [r for r, c in self._sums.items() if r[0] == self._current and c.released]
                 if not chosen:
                     raise RuntimeError("disclosure audit: a failure no withholding can fix: "
-                                       + "; ".join(f.what for f in [*counts, *sum_fails][:3]))
+                                       + "; ".join(f"{f.what}: {f.why}"
+                                                   for f in [*counts, *sum_fails][:3]))
             for r in chosen:
                 self._withhold_any(r, "secondary suppression (protects other cells)",
                                    kind if r[0] == self._current else "ledger")
                 withheld += 1
         raise RuntimeError("disclosure audit did not converge")
+
+    def _drop_reasons(self) -> bool:
+        """Last resort when public numbers and stated reasons alone pin a few persons down
+        (a public group of 12 and "fewer than 10 with the trait" bound the rest): the current
+        output's reasons no longer say which count was small. True if any reason changed."""
+        hit = [r for r in self._bound if r[0] == self._current]
+        for r in hit:
+            del self._bound[r]
+            c = self.ledger.cells.get(r)
+            if c is not None:
+                c.reason = GENERIC_REASON
+            idx = self._rows.get(r[0], {}).get(r[1])
+            df = self.tables.get(r[0])
+            if idx is not None and df is not None and SUPPRESSED in df.columns:
+                df.at[idx, SUPPRESSED] = GENERIC_REASON
+            rec = self.records.get(r[0])
+            for srec in rec.suppressed if rec else []:
+                if srec.get("cell") == r[1]:
+                    srec["reason"] = GENERIC_REASON
+        return bool(hit)
 
     def _is_released(self, ref: Ref) -> bool:
         if ref in self._curve_cells:
@@ -1068,15 +1142,14 @@ class Gate:
             self._withhold(ref, reason, kind)
 
     def _withhold_curve_point(self, name: str, row: Any, reason: str, kind: str) -> None:
+        """Take a point out of a released curve (in place: the caller holds the same frame);
+        the curve steps from the previous to the next point instead."""
         for r, cc in self._curve_cells.items():
             if r[0] == name and cc["row"] == row:
                 cc["released"] = False
         df = self.tables.get(name)
         if df is not None and row in df.index:
-            for col in self._blank_cols.get(name, []):
-                if col in df.columns:
-                    df[col] = df[col].astype(float)
-                    df.at[row, col] = np.nan
+            df.drop(index=row, inplace=True)
         rec = self.records.get(name)
         if rec is not None:
             rec.suppressed.append({"cell": str(row), "column": "point", "reason": reason,
