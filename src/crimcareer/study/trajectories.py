@@ -441,13 +441,7 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
             if agree is not None:
                 tname = f"trajectory_truth_{g}"
                 tab, members, ari, n = agree
-                # Synthetic data only (the planted truth never exists for real registers). No
-                # members=: several withheld cells of one planted row (each 1-9 by its reason)
-                # pin that row's N-n to at least 2, a narrowing no withholding can undo, and the
-                # gate's membership audit refuses the run; the old ledger path still applies
-                # the per-row rules. (Gate limitation, see the report of this change.)
-                del members
-                gate.proportions(tname, tab, estimate_cols=["pct"])
+                gate.proportions(tname, tab, estimate_cols=["pct"], members=members)
                 tables.append(tname)
                 titles[tname] = {"en": f"Trajectory groups vs planted groups (synthetic truth), {gname['en']}",
                                  "nl": f"Trajectgroepen vs geplante groepen (synthetische waarheid), {gname['nl']}"}
