@@ -378,7 +378,15 @@ def test_atypical_section_against_planted_route(planted_run):
     t = gate.tables["atypical_truth"].set_index(["route", "atypical_flag"])
     assert t.loc[("atypical", True), "pct"] == pytest.approx(1.0)  # every planted one found
     cross = gate.tables["atypical_by_trajectory"].set_index("trajectory")
-    assert cross.loc[LOW, "pct"] > cross.loc[HIGH, "pct"]
+    # with membership the audit may withhold rows (atypical x trajectory x observed ages form
+    # small atoms); a withheld row says why, and released ones keep the planted order
+    assert (cross.loc[cross["pct"].isna(), "suppressed"] != "").all()
+    rel = cross["pct"].dropna()
+    assert len(rel) >= 2
+    if LOW in rel.index:
+        assert rel[LOW] >= rel.max() - 1e-12
+    else:
+        assert rel.get(HIGH, 0.0) < 0.1 and rel.get(EARLY, 0.0) < 0.1
     prof = gate.tables["atypical_profile"]
     assert {"male", "female", "criminal_family"} <= set(prof["variable"])
     assert "atypical_profile_means" in aty.tables
@@ -475,14 +483,16 @@ def test_release_passes_members(planted_run):
     with_sums = {r[0] for r in gate._sums}
     for g in ("DSE", "CC"):
         assert {f"trajectory_shares_{g}", f"trajectory_profile_{g}"} <= with_members
-        assert {f"trajectory_profile_means_{g}", f"trajectory_observed_{g}"} <= with_sums
+        assert f"trajectory_observed_{g}" in with_sums
+        if f"trajectory_profile_means_{g}" in gate.tables:  # the planted controls have no means
+            assert f"trajectory_profile_means_{g}" in with_sums
         shares = gate.tables[f"trajectory_shares_{g}"]
         for row in shares.itertuples():
             n = gate._members[(f"trajectory_shares_{g}", row.trajectory, "n")]
             assert len(n) == (fits[g].assignment["trajectory"] == row.trajectory).sum()
     assert {"atypical_share", "atypical_profile", "atypical_by_trajectory",
             "atypical_truth"} <= with_members
-    assert "atypical_profile_means" in with_sums
+    assert "atypical_profile_means" in with_sums and "trajectory_profile_means_DSE" in with_sums
     means_vars = {c.variable for r, c in gate._sums.items()
                   if r[0].startswith(("trajectory_profile_means", "atypical_profile_means"))}
     assert means_vars and means_vars <= set(CAREER_CONTINUOUS)
