@@ -387,10 +387,13 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
         # stand alone (no other output counts those persons); the chosen solution's is the
         # smallest group of the shares table, which membership cannot show for this table, so
         # that one relation stays declared by hand.
-        sel_rel = gate.proportions(name, sel, key_cols=["groups"],
-                                   estimate_cols=["smallest_share", "min_appa", "min_occ"])
         chosen = fit.model.n_groups
         smallest = min(in_group, key=lambda lab: len(in_group[lab]))
+        if pd.isna(shares.loc[shares["trajectory"] == smallest, "n"]).all():
+            # the shares table withheld that group: its count must not come out here instead
+            sel.loc[sel["groups"] == chosen, ["n", "N"]] = np.nan
+        sel_rel = gate.proportions(name, sel, key_cols=["groups"],
+                                   estimate_cols=["smallest_share", "min_appa", "min_occ"])
         gate.declare_equal(Gate.ref(name, (chosen,), "n"),
                            Gate.ref(f"trajectory_shares_{g}", (smallest,), "n"),
                            "the chosen solution's smallest group is a row of the shares table")
