@@ -342,8 +342,10 @@ def test_trajectories_section_recovers_planted_groups(planted_run):
     assert (shares["ci_low"] <= shares["share"]).all() and (shares["share"] <= shares["ci_high"]).all()
     # observed points only where >= 10 persons; curves cut where < 10 persons observed
     obs = gate.tables["trajectory_observed_DSE"]
-    assert (obs["n"].dropna() >= 10).all() and obs.loc[obs["n"].isna(), "observed_rate"].isna().all()
-    assert obs["n"].isna().any() and obs["observed_rate"].notna().sum() > 40
+    assert obs["observed_rate"].notna().sum() > 40
+    assert (obs.loc[obs["observed_rate"].isna(), "suppressed"] != "").all()
+    # per-age counts of persons overlap from age to age: not released (curve: not at all)
+    assert "n" not in obs.columns
     # the age grid of each group starts and ends at an age observed for >= 10 persons (end rows
     # with fewer are dropped, not released blank); every row names its per-person quantity
     from crimcareer.study.trajectories import _curve_tables as _ct
@@ -353,8 +355,6 @@ def test_trajectories_section_recovers_planted_groups(planted_run):
         assert r["n"].iloc[0] >= 10 and r["n"].iloc[-1] >= 10
         assert list(obs.loc[obs["trajectory"] == lab, "age"]) == list(r["age"])
     assert (obs["variable"] == "cases_at_age_" + obs["age"].astype(str)).all()
-    # per-age counts overlap from age to age: released rounded to tens (curve: not at all)
-    assert (obs["n"].dropna() % 10 == 0).all()
     cur = gate.tables["trajectory_curves_DSE"]
     assert "at_risk" not in cur.columns
     from crimcareer.study.trajectories import _curve_tables
