@@ -351,42 +351,72 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     headline: dict = {}
     extra: dict = {}
     text_en, text_nl = [], []
+    k_min = gate.rules.min_persons
     for g in groups:
         ids = cohort.loc[cohort["group"] == g, "person_id"].to_numpy()
         data = count_matrix(counts, ids)
         fit = fit_trajectories(data, spec, g, n_boot=n_boot)
         fits[g] = fit
         gname = _label(g)
+        people = fit.assignment["person_id"].to_numpy()
+        in_group = {lab: people[(fit.assignment["trajectory"] == lab).to_numpy()]
+                    for lab in fit.shares["trajectory"]}
 
-        sel = fit.selection.drop(columns=["appa"]).copy()
-        sel["n"] = sel["smallest_n"].astype(float)
-        sel["N"] = float(len(ids))
-        sel = sel.drop(columns=["smallest_n"])
-        name = f"trajectory_selection_{g}"
-        gate.proportions(name, sel, estimate_cols=["smallest_share", "min_appa", "min_occ"])
-        tables.append(name)
-        titles[name] = {"en": f"Trajectory model selection, {gname['en']}",
-                        "nl": f"Modelselectie trajecten, {gname['nl']}"}
-
+        # Shares: n = persons assigned to the group (modal posterior), N = the cohort group.
+        # The groups partition N; the gate sees that from the persons, so a withheld small
+        # group cannot be recovered as N minus the released ones (issue 10, class 1).
         name = f"trajectory_shares_{g}"
-        shares = gate.proportions(name, fit.shares.copy(),
-                                  estimate_cols=["share", "ci_low", "ci_high", "appa", "occ",
-                                                 "peak_age"])
+        shares = gate.proportions(
+            name, fit.shares.copy(),
+            estimate_cols=["share", "ci_low", "ci_high", "appa", "occ", "peak_age"],
+            members={"n": [in_group[lab] for lab in fit.shares["trajectory"]],
+                     "N": [people] * len(fit.shares)})
         tables.append(name)
         titles[name] = {"en": f"Trajectory groups: shares with bootstrap 95% CI, {gname['en']}",
                         "nl": f"Trajectgroepen: aandelen met bootstrap-95%-BI, {gname['nl']}"}
         if g == target:
             headline["B15"] = {row.trajectory: row.share for row in shares.itertuples()}
 
+        sel = fit.selection.drop(columns=["appa"]).copy()
+        sel["n"] = sel["smallest_n"].astype(float)
+        sel["N"] = float(len(ids))
+        sel = sel.drop(columns=["smallest_n"])
+        name = f"trajectory_selection_{g}"
+        # No members= here: gbtm.select_groups returns only the chosen solution, so the persons
+        # of the smallest group of the other solutions are not known to this step. Their counts
+        # stand alone (no other output counts those persons); the chosen solution's is the
+        # smallest group of the shares table, which membership cannot show for this table, so
+        # that one relation stays declared by hand.
+        chosen = fit.model.n_groups
+        smallest = min(in_group, key=lambda lab: len(in_group[lab]))
+        if pd.isna(shares.loc[shares["trajectory"] == smallest, "n"]).all():
+            # the shares table withheld that group: its count must not come out here instead
+            sel.loc[sel["groups"] == chosen, ["n", "N"]] = np.nan
+        sel_rel = gate.proportions(name, sel, key_cols=["groups"],
+                                   estimate_cols=["smallest_share", "min_appa", "min_occ"])
+        gate.declare_equal(Gate.ref(name, (chosen,), "n"),
+                           Gate.ref(f"trajectory_shares_{g}", (smallest,), "n"),
+                           "the chosen solution's smallest group is a row of the shares table")
+        tables.insert(tables.index(f"trajectory_shares_{g}"), name)  # shown before the shares
+        titles[name] = {"en": f"Trajectory model selection, {gname['en']}",
+                        "nl": f"Modelselectie trajecten, {gname['nl']}"}
+
         cname, oname = f"trajectory_curves_{g}", f"trajectory_observed_{g}"
-        cur, obs, obs_values = _curve_tables(fit)
-        # Persons observed at each age overlap from age to age, so exact per-age counts would
-        # give away the few who join or leave (e.g. a group's birth years): the fitted curve
-        # keeps its at-risk counts back and the observed rates carry counts rounded to tens.
+        cur, obs, obs_values, obs_ids = _curve_tables(fit, k_min)
+        # The fitted curves are model output: the gate cuts them where fewer than min_persons
+        # are observed and keeps the at-risk counts back. The observed rates are over persons:
+        # each row registers who was observed at that age with their case counts (a sum per
+        # age, audited against every other row of that age). The per-age count of persons is
+        # no longer released (it was rounded to tens): persons observed at each age overlap
+        # from age to age, so those counts split every group into one atom per observation
+        # pattern (birth year x register coverage x death, emigration, detention), which the
+        # membership audit must bound one by one -- on 600 persons the section's audit took
+        # 38 s instead of 3 s, and a 50k-person study did not get past the next release in
+        # 10 minutes. The rates and the figure do not need the count.
         rel_cur = gate.curve(cname, cur, at_risk_col="at_risk", by="trajectory",
                              release_at_risk=False)
-        rel_obs = gate.magnitudes(oname, obs, obs_values, stat_cols=["observed_rate"],
-                                  round_counts=10)
+        rel_obs = gate.magnitudes(oname, obs.drop(columns=["n"]), obs_values,
+                                  stat_cols=["observed_rate"], ids=obs_ids)
         tables += [cname, oname]
         titles[cname] = {"en": f"Fitted trajectories, {gname['en']}",
                          "nl": f"Geschatte trajecten, {gname['nl']}"}
@@ -401,15 +431,15 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
 
         if features is not None and len(features):
             pname = f"trajectory_profile_{g}"
-            prof, mean_tab, mean_vals = _profile_tables(fit.assignment, features, "trajectory")
-            if len(prof):
-                gate.proportions(pname, prof, estimate_cols=["pct"])
+            prof = _profile_tables(fit.assignment, features, "trajectory")
+            if len(prof.shares):
+                gate.proportions(pname, prof.shares, estimate_cols=["pct"], members=prof.members)
                 tables.append(pname)
                 titles[pname] = {"en": f"Risk factors per trajectory group, {gname['en']}",
                                  "nl": f"Risicofactoren per trajectgroep, {gname['nl']}"}
-            if len(mean_tab):
+            if len(prof.means):
                 mname = f"trajectory_profile_means_{g}"
-                gate.magnitudes(mname, mean_tab, mean_vals)
+                gate.magnitudes(mname, prof.means, prof.values, ids=prof.ids)
                 tables.append(mname)
                 titles[mname] = {"en": f"Means per trajectory group, {gname['en']}",
                                  "nl": f"Gemiddelden per trajectgroep, {gname['nl']}"}
@@ -418,15 +448,16 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
             agree = _truth_agreement(fit, truth)
             if agree is not None:
                 tname = f"trajectory_truth_{g}"
-                tab, ari, n = agree
-                gate.proportions(tname, tab, estimate_cols=["pct"])
+                tab, members, ari, n = agree
+                gate.proportions(tname, tab, estimate_cols=["pct"], members=members)
                 tables.append(tname)
                 titles[tname] = {"en": f"Trajectory groups vs planted groups (synthetic truth), {gname['en']}",
                                  "nl": f"Trajectgroepen vs geplante groepen (synthetische waarheid), {gname['nl']}"}
-                ari_rel = gate.scalar(f"trajectory_ari_{g}", ari, n)
+                ari_rel = gate.scalar(f"trajectory_ari_{g}", ari, n)  # not a count: no ids
                 extra.setdefault("trajectory_truth", {})[g] = {"ari": ari_rel}
 
-        k = fit.model.n_groups
+        # prose: only numbers read back from released cells
+        k = int(sel_rel.loc[sel_rel["groups"] == chosen, "groups"].iloc[0])
         bits_en = ", ".join(f"{_label(lab)['en'].lower()} {s:.0%}" for lab, s in
                             zip(shares["trajectory"], shares["share"]) if pd.notna(s))
         bits_nl = ", ".join(f"{_label(lab)['nl'].lower()} {s:.0%}" for lab, s in
@@ -469,26 +500,42 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     )
 
 
-def _curve_tables(fit: TrajectoryFit) -> tuple[pd.DataFrame, pd.DataFrame, list[np.ndarray]]:
-    """Fitted curve rows (at_risk = persons of the group observed at that age) and observed rates."""
+def _curve_tables(fit: TrajectoryFit, min_persons: int = 10
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
+    """Fitted curve rows (at_risk = persons of the group observed at that age) and observed rates
+    with, per observed row, the persons' case counts and their ids.
+
+    The observed rows of each group start and end at an age observed for at least
+    ``min_persons`` persons: end rows below it are dropped, not released blank (an axis that
+    ends at an age reached by a few persons gives their age away). Each observed row's
+    ``variable`` names its per-person quantity (cases in that year of life), so that rows of
+    the same age are audited as sums of the same values and rows of different ages are not."""
     d, m = fit.data, fit.model
     assign = m.predict()
     curves = m.curves(d.ages)
     observed = ~np.isnan(d.Y)
-    cur_rows, obs_rows, values = [], [], []
+    cur_rows, obs_rows, values, ids = [], [], [], []
     for k, lab in enumerate(fit.labels):
         sel = assign == k
         at_risk = observed[sel].sum(axis=0)
         for j, a in enumerate(d.ages):
             cur_rows.append({"trajectory": lab, "age": int(a), "fitted": float(curves[j, k]),
                              "at_risk": int(at_risk[j])})
+        enough = np.flatnonzero(at_risk >= min_persons)
+        if not len(enough):
+            continue
+        for j in range(int(enough[0]), int(enough[-1]) + 1):
+            a = d.ages[j]
             ok = sel & observed[:, j]
             y = d.Y[ok, j]
             e = d.exposure[ok, j]
-            obs_rows.append({"trajectory": lab, "age": int(a), "n": int(ok.sum()),
+            obs_rows.append({"trajectory": lab, "age": int(a), "variable": f"cases_at_age_{int(a)}",
+                             "n": int(ok.sum()),
                              "observed_rate": float(y.sum() / e.sum()) if e.sum() > 0 else np.nan})
             values.append(y)
-    return pd.DataFrame(cur_rows), pd.DataFrame(obs_rows), values
+            ids.append(d.person_ids[ok])
+    obs = pd.DataFrame(obs_rows, columns=["trajectory", "age", "variable", "n", "observed_rate"])
+    return pd.DataFrame(cur_rows), obs, values, ids
 
 
 def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> str:
@@ -512,30 +559,74 @@ def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: st
     return save_chart(chart, out_dir, name)
 
 
-def _profile_tables(assign: pd.DataFrame, features: pd.DataFrame, by: str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[np.ndarray]]:
+@dataclass
+class Profile:
+    """Profile rows per subgroup with the persons behind them (for the gate's membership).
+
+    ``shares``/``members``: boolean features (n with the trait of N with a known value) and the
+    ids behind n and N per row; ``means``/``values``/``ids``: numeric features, one row per
+    subgroup and variable, with the persons' values and ids. Variable names are those of the
+    features (and of ``careers_means``: age_at_index, n_prior_cases, age_first_case), so that
+    group size x mean differencing between the tables is audited."""
+
+    shares: pd.DataFrame
+    members: dict[str, list[np.ndarray]]
+    means: pd.DataFrame
+    values: list[np.ndarray]
+    ids: list[np.ndarray]
+
+    def add_shares(self, rows: pd.DataFrame, n_ids: list[np.ndarray], N_ids: list[np.ndarray]
+                   ) -> None:
+        if not len(rows):
+            return
+        self.shares = pd.concat([self.shares, rows], ignore_index=True) if len(self.shares) \
+            else rows.reset_index(drop=True)
+        self.members["n"] += list(n_ids)
+        self.members["N"] += list(N_ids)
+
+
+def _profile_tables(assign: pd.DataFrame, features: pd.DataFrame, by: str) -> Profile:
     """Shares of boolean features and means of numeric ones per subgroup (column ``by``)."""
     f = assign[["person_id", by]].merge(features, on="person_id", how="left")
-    rows, mrows, vals = [], [], []
+    rows, mrows, vals, mids = [], [], [], []
+    n_ids, N_ids = [], []
     for key, g in f.groupby(by, sort=True):
+        pid = g["person_id"].to_numpy()
         for var in _PROFILE_BOOL:
             if var not in g.columns:
                 continue
-            v = g[var].dropna().astype(bool)
+            known = g[var].notna().to_numpy()
+            v = g.loc[known, var].astype(bool).to_numpy()
             if not len(v):
                 continue
             rows.append({by: key, "variable": var, "n": int(v.sum()), "N": int(len(v)),
                          "pct": float(v.mean())})
+            n_ids.append(pid[known][v])
+            N_ids.append(pid[known])
         for var in _PROFILE_NUM:
             if var not in g.columns:
                 continue
-            v = pd.to_numeric(g[var], errors="coerce").dropna().to_numpy(dtype=float)
+            x = pd.to_numeric(g[var], errors="coerce").to_numpy(dtype=float)
+            known = ~np.isnan(x)
+            v = x[known]
             if not len(v):
                 continue
             mrows.append({by: key, "variable": var, "n": len(v), "mean": float(v.mean()),
                           "sd": float(v.std(ddof=1)) if len(v) > 1 else np.nan})
             vals.append(v)
-    return pd.DataFrame(rows), pd.DataFrame(mrows), vals
+            mids.append(pid[known])
+    return Profile(pd.DataFrame(rows), {"n": n_ids, "N": N_ids}, pd.DataFrame(mrows), vals, mids)
+
+
+def _crossed(x: pd.DataFrame, row: str, col: str) -> tuple[pd.DataFrame, dict[str, list]]:
+    """Persons per (row, col) as a share of the row (n of N), with the ids behind n and N."""
+    out, n_ids, N_ids = [], [], []
+    for r, g in x.groupby(row, sort=True):
+        for c, h in g.groupby(col, sort=True):
+            out.append({row: r, col: c, "n": len(h), "N": len(g), "pct": len(h) / len(g)})
+            n_ids.append(h["person_id"].to_numpy())
+            N_ids.append(g["person_id"].to_numpy())
+    return pd.DataFrame(out), {"n": n_ids, "N": N_ids}
 
 
 def _read_truth(truth_dir: str | Path | None) -> pd.DataFrame | None:
@@ -550,8 +641,9 @@ def _read_truth(truth_dir: str | Path | None) -> pd.DataFrame | None:
 
 
 def _truth_agreement(fit: TrajectoryFit, truth: pd.DataFrame
-                     ) -> tuple[pd.DataFrame, float, int] | None:
-    """Cross-table estimated label x planted group (share of each planted group) and the ARI."""
+                     ) -> tuple[pd.DataFrame, dict[str, list], float, int] | None:
+    """Cross-table estimated label x planted group (share of each planted group, with the ids
+    behind n and N per row) and the ARI."""
     from sklearn.metrics import adjusted_rand_score
 
     if "trajectory_group" not in truth.columns:
@@ -561,11 +653,9 @@ def _truth_agreement(fit: TrajectoryFit, truth: pd.DataFrame
     if not len(j):
         return None
     ari = float(adjusted_rand_score(j["trajectory_group"], j["trajectory"]))
-    tab = (j.groupby(["trajectory_group", "trajectory"]).size().rename("n").reset_index()
-           .rename(columns={"trajectory_group": "planted_group"}))
-    tab["N"] = tab.groupby("planted_group")["n"].transform("sum")
-    tab["pct"] = tab["n"] / tab["N"]
-    return tab, ari, len(j)
+    tab, members = _crossed(j.rename(columns={"trajectory_group": "planted_group"}),
+                            "planted_group", "trajectory")
+    return tab, members, ari, len(j)
 
 
 def atypical_offenders(cohort: pd.DataFrame, features: pd.DataFrame, target: str = "DSE"
@@ -597,10 +687,13 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     headline: dict = {}
     extra: dict = {}
     aty = atypical_offenders(cohort, features, target)
-    n_aty, N = int(aty["atypical"].sum()), len(aty)
+    aty_ids = aty["person_id"].to_numpy()
+    is_aty = aty["atypical"].to_numpy(dtype=bool)
+    n_aty, N = int(is_aty.sum()), len(aty)
     share = gate.proportions("atypical_share", pd.DataFrame(
         {"subgroup": ["atypical"], "n": [n_aty], "N": [N],
-         "pct": [n_aty / N if N else np.nan]}), estimate_cols=["pct"])
+         "pct": [n_aty / N if N else np.nan]}), estimate_cols=["pct"],
+        members={"n": [aty_ids[is_aty]], "N": [aty_ids]})
     tables.append("atypical_share")
     titles["atypical_share"] = {"en": "Offenders whose first counted case is the index case",
                                 "nl": "Daders van wie de eerste getelde zaak de indexzaak is"}
@@ -611,27 +704,30 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     if "sex" in cohort.columns and "female" not in feats.columns:
         sx = cohort.set_index("person_id")["sex"]
         feats["female"] = feats["person_id"].map(sx).map({"F": True, "M": False})
-    prof, mean_tab, mean_vals = _profile_tables(sub[["person_id", "subgroup"]], feats, "subgroup")
-    extra_rows = []
+    prof = _profile_tables(sub[["person_id", "subgroup"]], feats, "subgroup")
     if "female" in feats.columns:
         ff = sub.merge(feats[["person_id", "female"]], on="person_id")
+        rows, n_ids, N_ids = [], [], []
         for key, g in ff.groupby("subgroup"):
-            v = g["female"].dropna().astype(bool)
+            g = g[g["female"].notna()]
+            v = g["female"].astype(bool).to_numpy()
             if len(v):
-                extra_rows.append({"subgroup": key, "variable": "female", "n": int(v.sum()),
-                                   "N": len(v), "pct": float(v.mean())})
-    prof = pd.concat([prof, pd.DataFrame(extra_rows)], ignore_index=True)
+                rows.append({"subgroup": key, "variable": "female", "n": int(v.sum()),
+                             "N": len(v), "pct": float(v.mean())})
+                n_ids.append(g["person_id"].to_numpy()[v])
+                N_ids.append(g["person_id"].to_numpy())
+        prof.add_shares(pd.DataFrame(rows), n_ids, N_ids)
     if "origin_group" in cohort.columns:
         og = sub.merge(cohort[["person_id", "origin_group"]], on="person_id")
         og = og[og["origin_group"].notna()]
-        t = og.groupby(["subgroup", "origin_group"]).size().rename("n").reset_index()
-        t["N"] = t.groupby("subgroup")["n"].transform("sum")
-        t["pct"] = t["n"] / t["N"]
-        t = t.rename(columns={"origin_group": "variable"})
-        t["variable"] = "origin_" + t["variable"].astype(str)
-        prof = pd.concat([prof, t], ignore_index=True)
-    if len(prof):
-        rel = gate.proportions("atypical_profile", prof, estimate_cols=["pct"])
+        t, members = _crossed(og, "subgroup", "origin_group")
+        if len(t):
+            t = t.rename(columns={"origin_group": "variable"})
+            t["variable"] = "origin_" + t["variable"].astype(str)
+            prof.add_shares(t, members["n"], members["N"])
+    if len(prof.shares):
+        rel = gate.proportions("atypical_profile", prof.shares, estimate_cols=["pct"],
+                               members=prof.members)
         tables.append("atypical_profile")
         titles["atypical_profile"] = {"en": "Atypical vs other offenders: profile",
                                       "nl": "Atypische vs overige daders: profiel"}
@@ -640,8 +736,8 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         figures.append(Figure("atypical_profile_figure", fig,
                               {"en": "Atypical vs other offenders", "nl": "Atypische vs overige daders"},
                               ["atypical_profile"]))
-    if len(mean_tab):
-        gate.magnitudes("atypical_profile_means", mean_tab, mean_vals)
+    if len(prof.means):
+        gate.magnitudes("atypical_profile_means", prof.means, prof.values, ids=prof.ids)
         tables.append("atypical_profile_means")
         titles["atypical_profile_means"] = {"en": "Atypical vs other offenders: means",
                                             "nl": "Atypische vs overige daders: gemiddelden"}
@@ -649,9 +745,15 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     fit = traj_result.get(target) if isinstance(traj_result, dict) else traj_result
     if fit is not None:
         x = fit.assignment.merge(aty, on="person_id")
-        t = x.groupby("trajectory").agg(n=("atypical", "sum"), N=("atypical", "size")).reset_index()
-        t["pct"] = t["n"] / t["N"]
-        gate.proportions("atypical_by_trajectory", t, estimate_cols=["pct"])
+        rows, n_ids, N_ids = [], [], []
+        for lab, h in x.groupby("trajectory", sort=True):
+            a = h["atypical"].to_numpy(dtype=bool)
+            rows.append({"trajectory": lab, "n": int(a.sum()), "N": len(h),
+                         "pct": float(a.mean())})
+            n_ids.append(h["person_id"].to_numpy()[a])
+            N_ids.append(h["person_id"].to_numpy())
+        gate.proportions("atypical_by_trajectory", pd.DataFrame(rows), estimate_cols=["pct"],
+                         members={"n": n_ids, "N": N_ids})
         tables.append("atypical_by_trajectory")
         titles["atypical_by_trajectory"] = {"en": "Share of atypical offenders per trajectory group",
                                             "nl": "Aandeel atypische daders per trajectgroep"}
@@ -661,15 +763,14 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         j = aty.merge(truth[["person_id", "route"]], on="person_id")
         j = j[j["route"].notna()]
         if len(j):
-            t = j.groupby(["route", "atypical"]).size().rename("n").reset_index()
-            t["N"] = t.groupby("route")["n"].transform("sum")
-            t["pct"] = t["n"] / t["N"]
+            t, members = _crossed(j, "route", "atypical")
             t = t.rename(columns={"atypical": "atypical_flag"})
-            gate.proportions("atypical_truth", t, estimate_cols=["pct"])
+            gate.proportions("atypical_truth", t, estimate_cols=["pct"], members=members)
             tables.append("atypical_truth")
             titles["atypical_truth"] = {"en": "Atypical offenders vs planted route (synthetic truth)",
                                         "nl": "Atypische daders vs geplante route (synthetische waarheid)"}
             acc = float(((j["route"] == "atypical") == j["atypical"]).mean())
+            # an agreement rate, not a count: no ids
             extra["atypical_truth"] = {"agreement": gate.scalar("atypical_truth_agreement", acc,
                                                                 len(j))}
     pct = share["pct"].iloc[0]
