@@ -114,14 +114,15 @@ def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
         pos = {int(c): i for i, c in enumerate(c_idx)}
         rels = [({pos[c]: v for c, v in terms.items()}, rhs) for terms, rhs in relations
                 if terms and all(c in pos for c in terms)]
+        local = None if focus is None else np.flatnonzero(np.isin(c_idx, np.asarray(focus)))
         fails += _audit_component(cells, atoms, inc[c_idx][:, a_idx].tocsr(), a_idx, c_idx, k,
-                                  describe, rels)
+                                  describe, rels, local)
     return fails
 
 
 def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarray,
-                     c_idx: np.ndarray, k: int, describe, rels: Sequence[Relation] = ()
-                     ) -> list[CountFailure]:
+                     c_idx: np.ndarray, k: int, describe, rels: Sequence[Relation] = (),
+                     local: np.ndarray | None = None) -> list[CountFailure]:
     size = atoms.size[a_idx]
     n_a = len(a_idx)
     comp_cells = [cells[i] for i in c_idx]
@@ -142,7 +143,10 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     def cells_of(a: int) -> np.ndarray:
         return Mc.indices[Mc.indptr[a]:Mc.indptr[a + 1]]
 
-    for a in np.flatnonzero((size >= 1) & (size <= k - 1)):
+    touched = np.ones(n_a, dtype=bool)
+    if local is not None:  # only atoms in the cells just released (the rest: at finalise)
+        touched = np.asarray(M[local].sum(axis=0)).ravel() > 0
+    for a in np.flatnonzero((size >= 1) & (size <= k - 1) & touched):
         cs = [int(c_idx[j]) for j in cells_of(a)]
         # inside a withheld cell whose reason already says "fewer than k", the attacker may
         # bound the atom above anyway; what must not follow is that it is non-empty
@@ -152,7 +156,7 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                                + (" ..." if len(cs) > 6 else "")))
     for j in np.flatnonzero(bounded):
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
-        if len(row) > 1:
+        if len(row) > 1 and (local is None or j in set(local.tolist())):
             lo_b, hi_b = comp_cells[j].bound
             # the attacker must learn (almost) nothing beyond the reason: within one person
             targets.append(_Target(row, int(size[row].sum()), max(hi_b - 1, 0.0), lo_b + 1,
