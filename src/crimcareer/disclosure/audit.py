@@ -321,6 +321,10 @@ def _highs():
     else:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    # a new objective keeps the last basis primal feasible: primal simplex from it, no presolve
+    # (4x faster than the default dual simplex, measured on the flagship's 3,000-person audit)
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("simplex_strategy", 4)
     return h
 
 

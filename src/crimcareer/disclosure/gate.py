@@ -1046,11 +1046,16 @@ class Gate:
         counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
                               relations=rels, focus=focus)
         sums = list(self._sums.values())
+        if self._current:  # only variables the output just released sums (all at finalise)
+            touched = {c.variable for c in sums if c.ref[0] == self._current}
+            sums = [c for c in sums if c.variable in touched]
         snames = [ref_str(c.ref) for c in sums]
         sum_fails = audit_sums(sums, len(self.persons), lambda v: magnitude_reason(v, self.rules),
                                describe=lambda i: snames[i])
-        for f in sum_fails:  # suspects index the sums list: map them into cells' refs later
-            f.suspects = [-1 - i for i in f.suspects]
+        for f in sum_fails:  # suspects as references
+            f.refs = [sums[i].ref for i in f.suspects]
+        for f in counts:
+            f.refs = [cells[i].ref for i in f.suspects]
         return counts, sum_fails, cells
 
     def _structural_relations(self, cells: list[CountCell]) -> list[tuple[dict[int, float], float]]:
@@ -1099,7 +1104,7 @@ class Gate:
             chosen: list[Ref] = []
             twins_too: list[Ref] = []
             for f in [*counts, *sum_fails]:
-                refs = [cells[i].ref if i >= 0 else sums[-1 - i].ref for i in f.suspects]
+                refs = list(f.refs)
                 refs = [r for r in refs if r not in self._public and self._is_released(r)]
                 useful = [r for r in refs if r not in useless]
                 self.audit_log.append({"protects": f.what, "why": f.why,
