@@ -189,78 +189,80 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
 
     solve = lp.solve
 
-    def value_of(x: np.ndarray, t: _Target) -> float:
-        return float(x[t.vec].sum())
+    # targets as a matrix: one solution checks them all at once
+    nt = len(targets)
+    T = sparse.csr_matrix((np.ones(sum(len(t.vec) for t in targets)),
+                           (np.repeat(np.arange(nt), [len(t.vec) for t in targets]),
+                            np.concatenate([t.vec for t in targets]))), shape=(nt, n_a))
+    need_hi = np.array([t.need_hi for t in targets])
+    allow_lo = np.array([t.allow_lo for t in targets])
+    ok_hi = np.zeros(nt, dtype=bool)
+    ok_lo = np.zeros(nt, dtype=bool)
+    hi = np.full(nt, np.inf)
+    lo = np.zeros(nt)
+    single = np.array([len(t.vec) == 1 for t in targets])
+    first = np.array([t.vec[0] for t in targets])
+    quick = single & (upper[first] < need_hi - TOL)  # fails without an LP
+    hi[quick] = upper[first][quick]
+    duals_hi: dict[int, np.ndarray] = {}
+    duals_lo: dict[int, np.ndarray] = {}
 
-    def duals(res) -> np.ndarray:
-        return res.duals
-
-    # -- upper side: batch LPs, then one per remaining target
-    for t in targets:
-        if len(t.vec) == 1 and upper[t.vec[0]] < t.need_hi - TOL:
-            t.hi = upper[t.vec[0]]
-    todo = [t for t in targets if not (len(t.vec) == 1 and upper[t.vec[0]] < t.need_hi - TOL)]
-    def harvest(x: np.ndarray, skip: _Target | None = None) -> None:
-        for u in targets:
-            if u is skip:
-                continue
-            w = value_of(x, u)
-            if not u.ok_hi and w >= u.need_hi - TOL:
-                u.ok_hi, u.hi = True, w
-            if not u.ok_lo and w <= u.allow_lo + TOL:
-                u.ok_lo, u.lo = True, w
+    def harvest(x: np.ndarray) -> np.ndarray:
+        v = T @ x
+        up = ~ok_hi & (v >= need_hi - TOL)
+        ok_hi[up] = True
+        hi[up] = v[up]
+        dn = ~ok_lo & (v <= allow_lo + TOL)
+        ok_lo[dn] = True
+        lo[dn] = v[dn]
+        return v
 
     for sense in ("hi", "lo"):
-        pending = todo if sense == "hi" else [t for t in targets]
+        todo = (~ok_hi & ~quick) if sense == "hi" else ~ok_lo
         for _ in range(200):  # batches: many targets satisfied by one feasible point
-            if len(pending) <= 2:
+            pend = np.flatnonzero(todo & ~(ok_hi if sense == "hi" else ok_lo))
+            if len(pend) <= 2:
                 break
-            obj = np.zeros(n_a)
+            w = np.asarray(T[pend].sum(axis=0)).ravel() / 1.0
+            obj = -w if sense == "hi" else w
             caps = {}
-            for t in pending:
-                obj[t.vec] += (-1.0 if sense == "hi" else 1.0) / max(len(t.vec), 1)
-                if sense == "hi" and len(t.vec) == 1:
-                    caps[int(t.vec[0])] = t.need_hi  # raise many atoms to their need, not one
-            lp.cap(caps)
-            res = solve(obj)
+            if sense == "hi":
+                sp = pend[single[pend]]
+                caps = dict(zip(first[sp].tolist(), need_hi[sp].tolist()))
+            lp.cap(caps)  # raise many atoms to their need, not one
+            res = lp.solve(obj)
             lp.cap({})
             if res.status != "optimal":
                 break
+            before = int((ok_hi if sense == "hi" else ok_lo)[pend].sum())
             harvest(res.x)
-            left = []
-            for t in pending:
-                v = value_of(res.x, t)
-                if sense == "hi" and v >= t.need_hi - TOL:
-                    t.ok_hi, t.hi = True, max(t.hi if np.isfinite(t.hi) else v, v)
-                elif sense == "lo" and v <= t.allow_lo + TOL:
-                    t.ok_lo, t.lo = True, v
-                else:
-                    left.append(t)
-            if len(pending) - len(left) < 3:
-                pending = left
+            if int((ok_hi if sense == "hi" else ok_lo)[pend].sum()) - before < 3:
                 break
-            pending = left
-        for t in pending:
-            if (t.ok_hi if sense == "hi" else t.ok_lo):
-                continue  # shown by an earlier target's solution
+        for i in np.flatnonzero(todo):
+            done = ok_hi if sense == "hi" else ok_lo
+            if done[i]:
+                continue  # shown by an earlier solution
             obj = np.zeros(n_a)
-            obj[t.vec] = -1.0 if sense == "hi" else 1.0
-            res = solve(obj)
-            if res.status == "optimal":  # every solution is a feasible point: harvest it
-                harvest(res.x, skip=t)
+            obj[targets[i].vec] = -1.0 if sense == "hi" else 1.0
+            res = lp.solve(obj)
             if res.status == "unbounded":
-                t.ok_hi, t.hi = True, np.inf
+                ok_hi[i], hi[i] = True, np.inf
                 continue
             if res.status != "optimal":
                 raise RuntimeError(f"disclosure audit LP failed ({res.message}): released counts "
                                    "contradict their membership")
-            v = value_of(res.x, t)
+            v = harvest(res.x)[i]
             if sense == "hi":
-                t.hi, t.ok_hi = v, v >= t.need_hi - TOL
-                t.duals_hi = duals(res)
+                hi[i] = v
+                if not ok_hi[i]:
+                    duals_hi[i] = res.duals
             else:
-                t.lo, t.ok_lo = v, v <= t.allow_lo + TOL
-                t.duals_lo = duals(res)
+                lo[i] = v
+                if not ok_lo[i]:
+                    duals_lo[i] = res.duals
+    for i, t in enumerate(targets):
+        t.ok_hi, t.ok_lo, t.hi, t.lo = bool(ok_hi[i]), bool(ok_lo[i]), float(hi[i]), float(lo[i])
+        t.duals_hi, t.duals_lo = duals_hi.get(i), duals_lo.get(i)
 
     out = []
     for t in targets:
