@@ -1049,6 +1049,8 @@ class Gate:
         if self._current:  # only variables the output just released sums (all at finalise)
             touched = {c.variable for c in sums if c.ref[0] == self._current}
             sums = [c for c in sums if c.variable in touched]
+        for c in sums:  # withhold the mean over fewer persons, of the newest output, first
+            c.cost = (1.0 + len(c.members)) * (1.0 if c.ref[0] == self._current else 1000.0)
         snames = [ref_str(c.ref) for c in sums]
         sum_fails = audit_sums(sums, len(self.persons), lambda v: magnitude_reason(v, self.rules),
                                describe=lambda i: snames[i])
