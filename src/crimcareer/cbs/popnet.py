@@ -1,0 +1,96 @@
+"""POPNET person-network layers: yearly 1-January snapshots -> dated spells per layer.
+
+Each ``<LAYER><YYYY>TABV<n>`` file lists the directed ties (RINPERSOON -> RINPERSOONRELATIE,
+code RELATIE) on 1 January YYYY [G: snapshot day]. A tie present in consecutive snapshots is one
+spell: start = 1 January of its first year, or null ("began before the register") when that is
+the layer's first snapshot; end = 31 December of its last year, or null (still running) when
+that is the layer's last snapshot. A gap of a year starts a new spell. Codes x00 (unknown
+relation), codes outside the CBS list and codes skipped in the mapping are dropped and counted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crimcareer.cbs import expr
+from crimcareer.cbs.read import SourceError
+
+if TYPE_CHECKING:
+    from crimcareer.cbs.convert import Converter
+
+#: RELATIE code -> (contract relation, contract layer); netCBS codebook, life-sequencing docs.
+CODES: dict[int, tuple[str, str]] = {
+    101: ("neighbour", "neighbours"), 102: ("neighbour", "neighbours"),
+    201: ("colleague", "work"),
+    301: ("parent", "family"), 302: ("other_family", "family"), 303: ("grandparent", "family"),
+    304: ("child", "family"), 305: ("grandchild", "family"), 306: ("sibling", "family"),
+    307: ("half_sibling", "family"),
+    **{k: ("other_family", "family") for k in (308, 309, 310, 311)},
+    312: ("partner", "family"), 313: ("partner", "family"),
+    **{k: ("other_family", "family") for k in range(314, 323)},
+    401: ("household", "household"), 402: ("household", "household"),
+    **{k: ("classmate", "school") for k in range(501, 507)},
+}
+
+
+def spells(c: Converter) -> str | None:
+    """SQL of dated network edges from every POPNET table found, or None."""
+    pn = c.m.get("popnet")
+    if not pn:
+        return None
+    skip = {int(x) for x in pn.get("skip_codes", [])}
+    codes_sql = ", ".join(f"({k}, '{r}', '{lay}')" for k, (r, lay) in CODES.items()
+                          if k not in skip)
+    parts = []
+    for t, table in enumerate(pn.get("tables", [])):
+        chs = discover_choices(c, table)
+        if not chs:
+            continue
+        for ch in chs:
+            try:
+                src = c.open(ch, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
+                a = expr.key(src, *pn["ego"], c.kinds)
+                b = expr.key(src, *pn["alter"], c.kinds)
+                code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
+            except SourceError as e:
+                c.unmappable("relations", ch.file.path.name, str(e))
+                continue
+            known = ", ".join(str(k) for k in CODES)
+            checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
+            checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
+            checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
+                       ("relation", "tie dropped: code skipped (family from KINDOUDERTAB / "
+                                    "partner buses)",
+                        f"{code} IN ({', '.join(map(str, skip)) or 'NULL'})"),
+                       ("relation", "tie dropped: unknown relation code (x00 or not listed)",
+                        f"{code} IS NULL OR {code} NOT IN ({known})")]
+            c.count("relations", src, checks)
+            parts.append(f"SELECT {a.value} AS a, {b.value} AS b, {code} AS code, "
+                         f"{ch.year} AS y, {t} AS tab FROM {src.view}")
+    if not parts:
+        return None
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE pn AS
+        SELECT DISTINCT p.a, p.b, p.code, p.y, p.tab, k.relation, k.layer
+        FROM ({' UNION ALL '.join(parts)}) p
+        JOIN (VALUES {codes_sql}) k(code, relation, layer) USING (code)
+        WHERE p.a IS NOT NULL AND p.b IS NOT NULL AND p.a <> p.b""")
+    return """
+        WITH bounds AS (SELECT tab, min(y) AS y_first, max(y) AS y_last FROM pn GROUP BY tab),
+        runs AS (SELECT a, b, code, relation, layer, tab, y,
+                        y - row_number() OVER (PARTITION BY a, b, code ORDER BY y) AS grp
+                 FROM pn),
+        sp AS (SELECT a, b, relation, layer, tab, min(y) AS y0, max(y) AS y1
+               FROM runs GROUP BY a, b, code, relation, layer, tab, grp)
+        SELECT sp.a AS person_id, sp.b AS alter_id, sp.relation, sp.layer,
+               CASE WHEN y0 > y_first THEN make_date(y0, 1, 1) END AS start_date,
+               CASE WHEN y1 < y_last THEN make_date(y1, 12, 31) END AS end_date
+        FROM sp JOIN bounds USING (tab)"""
+
+
+def discover_choices(c: Converter, table: str) -> list:
+    """Every year's chosen file of one POPNET table (empty when the table is absent)."""
+    try:
+        return c.choices({"from": table, "years": "all"})
+    except SourceError:
+        return []
