@@ -231,8 +231,8 @@ class Converter:
     def relations(self) -> None:
         from crimcareer.cbs import family, popnet
 
-        parts = [p for p in (family.kindouder(self), family.partners(self), popnet.spells(self))
-                 if p]
+        parts = [p for p in (family.kindouder(self), family.partners(self),
+                             popnet.household_ties(self), popnet.spells(self)) if p]
         if not parts:
             self.unmappable("relations", "KINDOUDERTAB/PARTNERBUS/POPNET", "no source readable")
             return
@@ -262,13 +262,13 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
     try:
         c = Converter(ra, out, m, work, threads, memory_limit)
         c.persons()
-        c.relations()
         for t in ("cases", "education", "households", "youth_care", "detentions",
                   "probation_advice"):
             if m.get(t):
                 c.simple_table(t)
             else:
                 c.unmappable(t, "-", "no mapping (add [[%s]] blocks to a mapping file)" % t)
+        c.relations()  # after persons and households: spells are bounded by birth, housemates
         c.con.close()
         res = c.res
         res.cutoff = c.cutoff()

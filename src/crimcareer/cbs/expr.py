@@ -6,8 +6,8 @@ A column spec (from the TOML mapping) is one of
   (numbers left-padded to 9 digits); a key whose kind is not a person kind or whose number is
   dashes / zeros is unknown (null);
 - ``{date = COL, open = [...], before_register = [...], open_at_version_end = bool}``: a YYYYMMDD
-  date; ``open`` codes (``88888888``) mean "not ended", ``before_register`` codes (``19941001``)
-  "began before the register", ``open_at_version_end`` turns an end on or after 31 December of
+  date; ``open`` codes (``88888888``) mean "not ended" (null), ``before_register`` codes
+  (``19941001``) "began on or before that day" (kept, counted), ``open_at_version_end`` turns an end on or after 31 December of
   the file's year into "still running";
 - ``{year = Y, month = M, day = D, missing_month = 7, missing_day = 1}``: a date from parts;
 - ``{column = C, codes = {...}, unmapped = "null" | "keep", other = V}``: recoded values
@@ -151,9 +151,10 @@ def _date(src: Source, spec: dict, year_sql: str) -> Built:
     extra = dict(spec.get("missing") or {})
     for code in spec.get("open", []):
         extra[str(code)] = "open"
-    for code in spec.get("before_register", []):
-        extra[str(code)] = "began before the register"
     t2, lost = _missing(t, {"missing": extra})
+    for code in spec.get("before_register", []):
+        # a start date is required in spells: the date stays, its meaning is counted
+        lost.append((f"{code}: began on or before that day (date kept)", f"{t} = {lit(code)}"))
     parsed = f"CAST(try_strptime({t2}, '%Y%m%d') AS DATE)"
     value = parsed
     if spec.get("open_at_version_end") and year_sql != "NULL":

@@ -2,10 +2,19 @@
 
 Each ``<LAYER><YYYY>TABV<n>`` file lists the directed ties (RINPERSOON -> RINPERSOONRELATIE,
 code RELATIE) on 1 January YYYY [G: snapshot day]. A tie present in consecutive snapshots is one
-spell: start = 1 January of its first year, or null ("began before the register") when that is
-the layer's first snapshot; end = 31 December of its last year, or null (still running) when
-that is the layer's last snapshot. A gap of a year starts a new spell. Codes x00 (unknown
+spell. Its start lies between the snapshot before and its first one: with ``dating = "midpoint"``
+(default) it is set to the middle of that year (1 July), which leaves counts "ties begun before a
+date" unbiased on average; with ``dating = "snapshot"`` to 1 January of the first snapshot (never
+too early, on average half a year too late). A tie in the layer's first snapshot has a null
+start (began before the register); one in its last snapshot a null end (still running); the end
+of other spells is set the same way (1 July, or 31 December of the last year seen). A gap of a
+year starts a new spell. Codes x00 (unknown
 relation), codes outside the CBS list and codes skipped in the mapping are dropped and counted.
+
+The household layer is taken from the household spells (GBAHUISHOUDENSBUS, dated to the day)
+when they were converted (``household_layer = "households"``, default): persons in the same
+household at the same time are housemates for the overlap of their spells. POPNET's housemates
+(401/402) are then skipped, as a yearly snapshot misses every shorter stay.
 """
 
 from __future__ import annotations
@@ -33,12 +42,24 @@ CODES: dict[int, tuple[str, str]] = {
 }
 
 
+#: How a spell's dates are set from the snapshots around them (mapping: [popnet] dating).
+DATING = {
+    # the tie began between the previous snapshot and its first one: the middle of that year
+    "midpoint": {"start": "make_date(y0 - 1, 7, 1)", "end": "make_date(y1, 7, 1)"},
+    # the tie is dated by the snapshots that show it (never before it is seen)
+    "snapshot": {"start": "make_date(y0, 1, 1)", "end": "make_date(y1, 12, 31)"},
+}
+
+
 def spells(c: Converter) -> str | None:
     """SQL of dated network edges from every POPNET table found, or None."""
     pn = c.m.get("popnet")
     if not pn:
         return None
     skip = {int(x) for x in pn.get("skip_codes", [])}
+    if pn.get("household_layer", "households") == "households" and \
+            (c.out / "households.parquet").exists():
+        skip |= {401, 402}  # the household layer comes from the dated household spells
     codes_sql = ", ".join(f"({k}, '{r}', '{lay}')" for k, (r, lay) in CODES.items()
                           if k not in skip)
     parts = []
@@ -75,6 +96,11 @@ def spells(c: Converter) -> str | None:
         FROM ({' UNION ALL '.join(parts)}) p
         JOIN (VALUES {codes_sql}) k(code, relation, layer) USING (code)
         WHERE p.a IS NOT NULL AND p.b IS NOT NULL AND p.a <> p.b""")
+    # a spell cannot begin before the ego's birth nor end after its death
+    pq = c.out / "persons.parquet"
+    persons = (f"read_parquet('{pq}')" if pq.exists() else
+               "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS birth_date, "
+               "NULL::DATE AS death_date)")
     return """
         WITH bounds AS (SELECT tab, min(y) AS y_first, max(y) AS y_last FROM pn GROUP BY tab),
         runs AS (SELECT a, b, code, relation, layer, tab, y,
@@ -83,9 +109,11 @@ def spells(c: Converter) -> str | None:
         sp AS (SELECT a, b, relation, layer, tab, min(y) AS y0, max(y) AS y1
                FROM runs GROUP BY a, b, code, relation, layer, tab, grp)
         SELECT sp.a AS person_id, sp.b AS alter_id, sp.relation, sp.layer,
-               CASE WHEN y0 > y_first THEN make_date(y0, 1, 1) END AS start_date,
-               CASE WHEN y1 < y_last THEN make_date(y1, 12, 31) END AS end_date
-        FROM sp JOIN bounds USING (tab)"""
+               CASE WHEN y0 > y_first THEN greatest({start}, pe.birth_date) END AS start_date,
+               CASE WHEN y1 < y_last THEN least({end}, pe.death_date) END AS end_date
+        FROM sp JOIN bounds USING (tab)
+        LEFT JOIN {persons} pe ON pe.person_id = sp.a""".format(
+        persons=persons, **DATING[pn.get("dating", "midpoint")])
 
 
 def discover_choices(c: Converter, table: str) -> list:
@@ -94,3 +122,21 @@ def discover_choices(c: Converter, table: str) -> list:
         return c.choices({"from": table, "years": "all"})
     except SourceError:
         return []
+
+
+def household_ties(c: Converter) -> str | None:
+    """Housemate edges from the converted households table: overlapping spells, same household."""
+    pn = c.m.get("popnet") or {}
+    hh = c.out / "households.parquet"
+    if pn.get("household_layer", "households") != "households" or not hh.exists():
+        return None
+    far = "DATE '9999-12-31'"
+    return f"""
+        SELECT a.person_id, b.person_id AS alter_id, 'household' AS relation,
+               'household' AS layer, greatest(a.start_date, b.start_date) AS start_date,
+               nullif(least(coalesce(a.end_date, {far}), coalesce(b.end_date, {far})),
+                      {far}) AS end_date
+        FROM read_parquet('{hh}') a JOIN read_parquet('{hh}') b
+          ON a.household_id = b.household_id AND a.person_id <> b.person_id
+        WHERE greatest(a.start_date, b.start_date)
+              < least(coalesce(a.end_date, {far}), coalesce(b.end_date, {far}))"""

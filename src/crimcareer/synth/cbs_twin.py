@@ -22,7 +22,7 @@ import duckdb
 from crimcareer.cbs.mapping import PROJECT_MAPPING
 
 SAV_MAX_ROWS = 2_000_000  # larger tables: parquet copies in "geconverteerde data" (memory)
-POPNET_FIRST_YEAR = 1995
+POPNET_FIRST_YEAR: int | None = None  # None: from the first tie (real POPNET: 2009 on)
 POPNET_LAYERS = {"household": "HUISGENOTENNETWERK", "neighbours": "BURENNETWERK",
                  "work": "COLLEGANETWERK", "school": "KLASGENOTENNETWERK"}
 LEVEL_CODES = {"primary": "1112", "vmbo": "1212", "mbo1": "1213", "mbo2": "2111", "mbo3": "2112",
@@ -87,7 +87,8 @@ class _Twin:
 
 
 def write_cbs_twin(registers: str | Path, out: str | Path, sav_max_rows: int = SAV_MAX_ROWS,
-                   popnet_first_year: int = POPNET_FIRST_YEAR, progress: bool = False) -> Path:
+                   popnet_first_year: int | None = POPNET_FIRST_YEAR,
+                   progress: bool = False) -> Path:
     """Write the CBS-shaped copy of the contract folder `registers` to `out`."""
     reg, out = Path(registers), Path(out)
     if out.exists():
@@ -302,8 +303,11 @@ def _justice(tw: _Twin, key: str, year: int) -> None:
     df.to_csv(path, sep=";", index=False, encoding="latin-1")
 
 
-def _popnet(tw: _Twin, year: int, first: int) -> None:
+def _popnet(tw: _Twin, year: int, first: int | None) -> None:
     """Per layer and year Y a CSV of the ties running on 1 January Y (family: last year only)."""
+    if first is None:
+        first = tw.con.execute("SELECT coalesce(year(min(start_date)), 2009) FROM relations "
+                               "WHERE layer <> 'family'").fetchone()[0]
     codes = ("CASE relation WHEN 'household' THEN 401 WHEN 'colleague' THEN 201 "
              "WHEN 'classmate' THEN 503 WHEN 'neighbour' THEN "
              "CASE WHEN hash(person_id, alter_id) % 3 = 0 THEN 102 ELSE 101 END END")
