@@ -214,13 +214,13 @@ def cbs_inspect(
     try:
         text, problems = run_inspect(ra_dir)
     except SourceError as e:
-        console.print(f"[red]cannot inspect:[/red] {e}")
+        typer.echo(f"cannot inspect: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(text)
     if problems:
-        console.print(f"[red]{len(problems)} file(s) could not be read:[/red]")
+        typer.echo(f"{len(problems)} file(s) could not be read:", err=True)
         for p in problems:
-            console.print(f"  {p}")
+            typer.echo(f"  {p}", err=True)
         raise typer.Exit(1)
 
 
@@ -252,11 +252,11 @@ def cbs_convert(
     from crimcareer.cbs.read import SourceError
 
     if mapping is None and (ra_dir / PROJECT_MAPPING).exists():
-        console.print(f"using the project's mapping {ra_dir / PROJECT_MAPPING}")
+        typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
         res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit)
     except (MappingError, SourceError) as e:
-        console.print(f"[red]cannot convert:[/red] {e}")
+        typer.echo(f"cannot convert: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {', '.join(res.tables) or 'no tables'} to {out} (cut-off {res.cutoff})")
     for e in res.log:

@@ -76,7 +76,8 @@ def _describe(reader: Reader, f: discover.CbsFile) -> list[str]:
         num = src.types.get(real, "").startswith(("DOUBLE", "BIGINT", "INTEGER"))
         if num:
             t = f"CAST(TRY_CAST({qid(real)} AS BIGINT) AS VARCHAR)"
-        aggs.append(f"histogram(CASE WHEN {t} IN ({codes}) THEN {t} END)")
+        aggs.append(f"histogram(CASE WHEN {t} IN ({codes}) OR regexp_full_match({t}, '-+') "
+                    f"THEN {t} END)")
         aggs.append(f"count(*) FILTER (WHERE {qid(real)} IS NULL OR {t} = '')")
     row = reader.con.execute(f"SELECT {', '.join(aggs)} FROM {src.view}").fetchone()
     for i, c in enumerate(cols):

@@ -51,7 +51,8 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
                 encoding = "utf-8"
             except UnicodeDecodeError as e:
                 # a multi-byte character cut at the end of the sample is still UTF-8
-                encoding = "utf-8" if e.start >= len(raw) - 3 else "latin-1"
+                cut = len(raw) == 1 << 16 and e.start >= len(raw) - 3
+                encoding = "utf-8" if cut else "latin-1"
     if delimiter is None:
         head = raw.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
         first = head[0] if head else ""
