@@ -83,28 +83,60 @@ class Converter:
             chs = chs[-1:]
         return chs
 
-    def open(self, ch: discover.Choice, wanted: list[str], target: str) -> Source:
-        src = self.reader.open(ch.file, wanted)
-        if ch.file.path not in self._used:
+    def open(self, chs: list[discover.Choice], wanted: list[str], target: str) -> Source:
+        """One source over the chosen files (all years of a block); records each file."""
+        src = self.reader.open_group([ch.file for ch in chs], wanted)
+        for ch in chs:
+            if ch.file.path in self._used:
+                continue
             self._used.add(ch.file.path)
+            from crimcareer.cbs.read import file_columns
+
+            try:
+                vrl = any(c.upper().startswith("VRL") for c in file_columns(ch.file))
+            except Exception:  # noqa: BLE001 - read above already; a header glitch only
+                vrl = False
             self.res.files.append({
                 "for": target, "table": ch.table, "year": ch.year,
                 "file": str(ch.file.path.relative_to(self.ra)), "version": ch.file.version,
                 "provisional": ch.file.provisional, "why": ch.reason,
                 "passed_over": [str(f.path.relative_to(self.ra)) for f in ch.passed_over],
-                "vrl_columns": any(c.upper().startswith("VRL") for c in src.cols.values()),
+                "vrl_columns": vrl,
                 "sha256": sha256(ch.file.path), "bytes": ch.file.path.stat().st_size})
         return src
 
+    def materialize(self, table: str, parts: list[tuple[Source, list[str],
+                                                         list[tuple[str, str, str]]]]) -> str:
+        """One temp table of every file's rows (`parts`: source, SELECT items, checks); each
+        check counted per file in one pass. Returns a SELECT of the items without helpers."""
+        keys = list(dict.fromkeys((c, r) for _, _, checks in parts for c, r, _ in checks))
+        sels = []
+        for i, (src, items, checks) in enumerate(parts):
+            preds = {(c, r): p for c, r, p in checks}
+            flags = [f"coalesce({preds[k]}, false) AS __c{j}" if k in preds
+                     else f"false AS __c{j}" for j, k in enumerate(keys)]
+            sels.append(f"SELECT {', '.join(items + flags)}, __file AS __f FROM {src.view}")
+        self.n += 1
+        name = f"m_{self.n}"
+        self.con.execute(f"CREATE TEMP TABLE {name} AS {' UNION ALL '.join(sels)}")
+        if keys:
+            aggs = ", ".join(f"count(*) FILTER (WHERE __c{j})" for j in range(len(keys)))
+            for row in self.con.execute(
+                    f"SELECT __f, {aggs} FROM {name} GROUP BY __f ORDER BY __f").fetchall():
+                for (col, reason), n in zip(keys, row[1:]):
+                    self.log(table, col, row[0], reason, int(n))
+        helpers = ", ".join([f"__c{j}" for j in range(len(keys))] + ["__f"])
+        return f"SELECT * EXCLUDE ({helpers}) FROM {name}"
+
     def count(self, table: str, src: Source, checks: list[tuple[str, str, str]]) -> None:
-        """Count each (column, reason, predicate) over the source rows; log the non-zero ones."""
+        """Count each (column, reason, predicate) per file of the source; log non-zero ones."""
         if not checks:
             return
         aggs = ", ".join(f"count(*) FILTER (WHERE {p})" for _, _, p in checks)
-        row = self.con.execute(f"SELECT {aggs} FROM {src.view}").fetchone()
-        for (col, reason, _), n in zip(checks, row):
-            if n:
-                self.log(table, col, src.file.path.name, reason, int(n))
+        for row in self.con.execute(
+                f"SELECT __file, {aggs} FROM {src.view} GROUP BY __file").fetchall():
+            for (col, reason, _), n in zip(checks, row[1:]):
+                self.log(table, col, row[0], reason, int(n))
 
     def log(self, table: str, column: str, source: str, reason: str, n: int) -> None:
         if n:
@@ -119,29 +151,27 @@ class Converter:
         specs = dict(block.get("columns", {}))
         self._apply_reference(specs)
         wanted = [c for s in specs.values() for c in expr.columns_of(s)]
-        parts = []
-        for ch in self.choices(block):
-            src = self.open(ch, wanted, target)
-            sel, checks = [], []
-            for name, typ in cols.items():
-                spec = specs.get(name)
-                absent = [c for c in expr.columns_of(spec) if not src.has(c)
-                          and not (isinstance(spec, dict) and c == spec.get("day"))]
-                if absent:
-                    if isinstance(spec, dict) and spec.get("optional"):
-                        rows = self.con.execute(f"SELECT count(*) FROM {src.view}").fetchone()[0]
-                        self.log(target, name, ch.file.path.name,
-                                 f"column {absent[0]} absent: all null", rows)
-                        spec = None
-                    else:
-                        raise SourceError(f"{ch.file.path.name}: no column {absent[0]!r} "
-                                          f"(for {target}.{name})")
-                b = expr.build(src, spec, typ, self.kinds, str(ch.year or "NULL"))
-                sel.append(f"{b.value} AS {qid(name)}")
-                checks += [(name, r, p) for r, p in b.lost]
-            self.count(target, src, checks)
-            parts.append(f"SELECT {', '.join(sel)} FROM {src.view}")
-        return " UNION ALL ".join(parts)
+        chs = self.choices(block)
+        src = self.open(chs, wanted, target)
+        name_ = ", ".join(ch.file.path.name for ch in chs[:3]) + (" ..." if len(chs) > 3 else "")
+        sel, checks = [], []
+        for name, typ in cols.items():
+            spec = specs.get(name)
+            absent = [c for c in expr.columns_of(spec) if not src.has(c)
+                      and not (isinstance(spec, dict) and c == spec.get("day"))]
+            if absent:
+                if isinstance(spec, dict) and spec.get("optional"):
+                    rows = self.con.execute(f"SELECT count(*) FROM {src.view}").fetchone()[0]
+                    self.log(target, name, name_,
+                             f"column {absent[0]} absent: all null", rows)
+                    spec = None
+                else:
+                    raise SourceError(f"{name_}: no column {absent[0]!r} "
+                                      f"(for {target}.{name})")
+            b = expr.build(src, spec, typ, self.kinds, "__year")
+            sel.append(f"{b.value} AS {qid(name)}")
+            checks += [(name, r, p) for r, p in b.lost]
+        return self.materialize(target, [(src, sel, checks)])
 
     def _apply_reference(self, specs: dict) -> None:
         """Codes outside a spec's list grouped by the country reference file (if present)."""
@@ -150,8 +180,8 @@ class Converter:
             if not (isinstance(spec, dict) and spec.get("reference") and ref):
                 continue
             try:
-                ch = self.choices({"from": ref["from"], "years": "latest"})[-1]
-                src = self.open(ch, [ref["code"], ref["type"]], "origin_reference")
+                chs = self.choices({"from": ref["from"], "years": "latest"})
+                src = self.open(chs, [ref["code"], ref["type"]], "origin_reference")
             except SourceError as e:
                 self.unmappable("origin_reference", ref["from"], str(e))
                 continue

@@ -58,18 +58,15 @@ def columns_of(spec: Any) -> list[str]:
 
 
 def text(src: Source, name: str) -> str:
-    """A column as trimmed text (SPSS numbers without '.0'); empty -> null."""
-    real = src.col(name)
-    q = qid(real)
-    if src.types.get(real, "VARCHAR").split("(")[0] in _NUMERIC:
-        return f"CAST(TRY_CAST({q} AS BIGINT) AS VARCHAR)"
+    """A column as trimmed text (sources are text already: read.Reader.open_group); empty -> null."""
+    q = qid(src.col(name))
     return f"nullif(trim(CAST({q} AS VARCHAR)), '')"
 
 
 def _missing(t: str, spec: dict) -> tuple[str, list[tuple[str, str]]]:
     """t with missing codes nulled, and a predicate per (code kind, meaning)."""
     codes: dict[str, str] = {str(k): str(v) for k, v in (spec.get("missing") or {}).items()}
-    dash = f"regexp_full_match({t}, '-+')"
+    dash = f"ltrim({t}, '-') = ''"  # t is null or non-empty: only dashes
     if any(set(k) == {"-"} for k in codes):  # an explicit dash code has its own meaning
         dash += f" AND {t} NOT IN ({', '.join(lit(k) for k in codes)})"
     lost = [("missing code '-' (unknown)", dash)]
@@ -86,9 +83,9 @@ def key(src: Source, kind_col: str, number_col: str, kinds: tuple[str, ...]) -> 
     """A person key; unknown (dashes, zeros, kind not a person kind) -> null, counted."""
     kind = text(src, kind_col)
     num = text(src, number_col)
-    if src.types.get(src.col(number_col), "VARCHAR").split("(")[0] in _NUMERIC:
+    if src.types.get(number_col.upper(), "VARCHAR").split("(")[0] in _NUMERIC:
         num = f"lpad({num}, {RIN_WIDTH}, '0')"
-    blank = f"({num} IS NULL OR regexp_full_match({num}, '[-0 ]+'))"
+    blank = f"({num} IS NULL OR ltrim({num}, '-0 ') = '')"
     bad_kind = f"(NOT {blank} AND coalesce({kind}, '') NOT IN ({', '.join(lit(k) for k in kinds)}))"
     value = f"CASE WHEN {blank} OR {bad_kind} THEN NULL ELSE {kind} || {num} END"
     return Built(value, [("unknown person (empty, dashes or zeros)", blank),
@@ -112,7 +109,7 @@ def build(src: Source, spec: Any, ctype: str, kinds: tuple[str, ...],
     if "const" in spec:
         return Built(f"CAST({lit(spec['const'])} AS {typ})", [])
     if "reference_date" in spec:
-        return Built(f"CAST(try_strptime(({year_sql}) || '-' || {lit(spec['reference_date'])}, "
+        return Built(f"CAST(try_strptime(CAST({year_sql} AS VARCHAR) || '-' || {lit(spec['reference_date'])}, "
                      "'%Y-%m-%d') AS DATE)", [])
     if "date" in spec:
         return _date(src, spec, year_sql)
@@ -132,8 +129,6 @@ def build(src: Source, spec: Any, ctype: str, kinds: tuple[str, ...],
         return Built(f"CAST({value} AS {typ})", lost)
     if "number" in spec:
         t, lost = _missing(text(src, spec["number"]), spec)
-        if src.types.get(src.col(spec["number"]), "").split("(")[0] in _NUMERIC:
-            t, lost = qid(src.col(spec["number"])), []
         value = f"TRY_CAST({t} AS DOUBLE)"
         return Built(value, lost + [("not a number", f"{t} IS NOT NULL AND {value} IS NULL")])
     if "flag" in spec:

@@ -35,8 +35,8 @@ def kindouder(c: Converter) -> str | None:
     if not ko:
         return None
     try:
-        ch = c.choices(ko)[-1]
-        src = c.open(ch, [*ko["child"], *ko["mother"], *ko["father"]], "relations")
+        chs = c.choices(ko)[-1:]
+        src = c.open(chs, [*ko["child"], *ko["mother"], *ko["father"]], "relations")
     except (SourceError, FileNotFoundError) as e:
         c.unmappable("relations", ko["from"], str(e))
         return None
@@ -44,7 +44,6 @@ def kindouder(c: Converter) -> str | None:
     child = expr.key(src, *ko["child"], kinds)
     mo = expr.key(src, *ko["mother"], kinds)
     fa = expr.key(src, *ko["father"], kinds)
-    name = src.file.path.name
     checks = [("child", f"child row dropped: {r}", p) for r, p in child.lost]
     for label, k in (("mother", mo), ("father", fa)):
         checks += [(label, f"parent unknown: {r}", p) for r, p in k.lost]
@@ -59,7 +58,8 @@ def kindouder(c: Converter) -> str | None:
         WHERE c IS NOT NULL""")
     dup = c.con.execute("SELECT count(*) - count(DISTINCT c) FROM ko").fetchone()[0]
     if dup:
-        c.log("relations", "child", name, "child with more than one parent pair: all kept", dup)
+        c.log("relations", "child", chs[0].file.path.name,
+              "child with more than one parent pair: all kept", dup)
     c.con.execute("""
         CREATE OR REPLACE TEMP TABLE sib AS
         SELECT a.c AS x, b.c AS y,
@@ -91,15 +91,16 @@ def partners(c: Converter) -> str | None:
     parts = []
     for block in c.m.get("family", {}).get("partners", []):
         try:
-            for ch in c.choices(block):
+            chs = c.choices(block)
+            if chs:
                 wanted = [*block["person"], *block["partner"],
                           *expr.columns_of(block["start"]), *expr.columns_of(block["end"])]
-                src = c.open(ch, wanted, "relations")
+                src = c.open(chs, wanted, "relations")
                 kinds = tuple(block.get("kinds", ["R"]))
                 a = expr.key(src, *block["person"], kinds)
                 b = expr.key(src, *block["partner"], kinds)
-                st = expr.build(src, block["start"], "date", kinds, str(ch.year))
-                en = expr.build(src, block["end"], "date", kinds, str(ch.year))
+                st = expr.build(src, block["start"], "date", kinds, "__year")
+                en = expr.build(src, block["end"], "date", kinds, "__year")
                 checks = [("person_id", f"row dropped: {r}", p) for r, p in a.lost]
                 checks += [("alter_id", f"row dropped: partner {r}", p) for r, p in b.lost]
                 checks.append(("alter_id", "row dropped: partner = person",

@@ -67,14 +67,14 @@ def spells(c: Converter) -> str | None:
         chs = discover_choices(c, table)
         if not chs:
             continue
-        for ch in chs:
+        if chs:
             try:
-                src = c.open(ch, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
+                src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
                 a = expr.key(src, *pn["ego"], c.kinds)
                 b = expr.key(src, *pn["alter"], c.kinds)
                 code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
             except SourceError as e:
-                c.unmappable("relations", ch.file.path.name, str(e))
+                c.unmappable("relations", table, str(e))
                 continue
             known = ", ".join(str(k) for k in CODES)
             checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
@@ -85,15 +85,15 @@ def spells(c: Converter) -> str | None:
                         f"{code} IN ({', '.join(map(str, skip)) or 'NULL'})"),
                        ("relation", "tie dropped: unknown relation code (x00 or not listed)",
                         f"{code} IS NULL OR {code} NOT IN ({known})")]
-            c.count("relations", src, checks)
-            parts.append(f"SELECT {a.value} AS a, {b.value} AS b, {code} AS code, "
-                         f"{ch.year} AS y, {t} AS tab FROM {src.view}")
+            parts.append((src, [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code",
+                                "__year AS y", f"{t} AS tab"], checks))
     if not parts:
         return None
+    raw = c.materialize("relations", parts)
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn AS
         SELECT DISTINCT p.a, p.b, p.code, p.y, p.tab, k.relation, k.layer
-        FROM ({' UNION ALL '.join(parts)}) p
+        FROM ({raw}) p
         JOIN (VALUES {codes_sql}) k(code, relation, layer) USING (code)
         WHERE p.a IS NOT NULL AND p.b IS NOT NULL AND p.a <> p.b""")
     # a spell cannot begin before the ego's birth nor end after its death

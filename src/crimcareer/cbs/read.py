@@ -21,6 +21,14 @@ CHUNK_ROWS = 500_000
 _DELIMITERS = ",;\t|"
 
 
+def _as_text(q: str, typ: str) -> str:
+    """A column as text; SPSS/Stata numbers without a trailing '.0'."""
+    if typ.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
+        return (f"CASE WHEN {q} = floor({q}) AND abs({q}) < 1e18 THEN CAST(CAST({q} AS BIGINT) "
+                f"AS VARCHAR) ELSE CAST({q} AS VARCHAR) END")
+    return f"CAST({q} AS VARCHAR)"
+
+
 class SourceError(Exception):
     """A file or column the mapping asks for cannot be read; the message says which and why."""
 
@@ -156,6 +164,70 @@ class Reader:
         types = {r[0]: str(r[1]).upper() for r in self.con.execute(f"DESCRIBE {view}").fetchall()}
         return Source(f, view, real, types)
 
+    def open_group(self, files: list[CbsFile], wanted: list[str]) -> Source:
+        """One view over several files of a table (e.g. every year), columns named as wanted
+        (upper case), every value as text, plus ``__file`` (file name) and ``__year``.
+
+        Files with the same format and columns are read in one scan (CSV: one ``read_csv`` of
+        the list; SPSS/Stata: their parquet copies in one ``read_parquet``)."""
+        groups: dict[tuple, list[tuple[CbsFile, str, dict[str, str]]]] = {}
+        for f in files:
+            dialect = None
+            if f.format == ".csv":
+                opt = self.csv_options.get(f.table)
+                dialect = sniff_csv(f.path, opt.delimiter if opt else None,
+                                    opt.encoding if opt else None)
+            try:
+                cols = file_columns(f, dialect)
+            except Exception as e:  # noqa: BLE001 - any reader failure becomes one message
+                raise SourceError(f"{f.path}: cannot read: {e}") from None
+            real = {w.upper(): r for w in wanted if (r := resolve(cols, w)) is not None}
+            if not real:
+                raise SourceError(f"{f.path.name}: none of the mapped columns {wanted} present")
+            keep = sorted(set(real.values()), key=cols.index)
+            if f.format in (".sav", ".zsav", ".dta"):
+                kind, path = "parquet", str(self._stat_to_parquet(f, keep))
+            elif f.format == ".csv":
+                kind, path = ("csv", dialect, tuple(cols)), str(f.path)
+            else:
+                kind, path = "parquet", str(f.path)
+            groups.setdefault((kind, tuple(sorted(real.items()))), []).append((f, path, real))
+        selects, types = [], {}
+        names = {path: f for members in groups.values() for f, path, _ in members}
+        for (kind, _), members in groups.items():
+            paths = "[" + ", ".join(lit(p) for _, p, _ in members) + "]"
+            if kind == "parquet":
+                rel = f"read_parquet({paths}, filename=true, union_by_name=true)"
+            else:
+                dialect, cols = kind[1], kind[2]
+                rel = (f"read_csv({paths}, header=true, auto_detect=false, filename=true, "
+                       f"delim={lit(dialect.delimiter)}, quote='\"', escape='\"', "
+                       f"encoding={lit(dialect.encoding)}, columns={{"
+                       + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols) + "})")
+            real = members[0][2]
+            self.n += 1
+            probe = f"probe_{self.n}"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {probe} AS SELECT * FROM {rel}")
+            typ = {r[0]: str(r[1]).upper() for r in
+                   self.con.execute(f"DESCRIBE {probe}").fetchall()}
+            items = []
+            for w, r in real.items():
+                types.setdefault(w, typ[r])
+                items.append(f"{_as_text(qid(r), typ[r])} AS {qid(w)}")
+            selects.append(f"SELECT {', '.join(items)}, filename AS __file FROM {probe}")
+        self.n += 1
+        view = f"src_{self.n}"
+        year = "CASE __file " + " ".join(
+            f"WHEN {lit(p)} THEN {f.year if f.year is not None else 'NULL'}"
+            for p, f in names.items()) + " END"
+        name = "CASE __file " + " ".join(
+            f"WHEN {lit(p)} THEN {lit(f.path.name)}" for p, f in names.items()) + " END"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * REPLACE ({name} AS __file), "
+            f"CAST({year} AS INTEGER) AS __year FROM ({' UNION ALL BY NAME '.join(selects)})")
+        cols = {w: w for w in types}
+        return Source(files[-1], view, cols, types)
+
     def _stat_to_parquet(self, f: CbsFile, keep: list[str]) -> Path:
         """SPSS / Stata -> parquet in chunks of CHUNK_ROWS, only `keep` columns."""
         import pyarrow as pa
@@ -163,6 +235,7 @@ class Reader:
         import pyreadstat
 
         reader = pyreadstat.read_dta if f.format == ".dta" else pyreadstat.read_sav
+        self.n += 1
         out = self.work / f"{f.path.stem}_{self.n}.parquet"
         writer = None
         schema = None
