@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cbs_handmade import DASH9, MAPPING, pid, rin, write_folder
+from cbs_handmade import DASH9, MAPPING, pid, write_folder
 from typer.testing import CliRunner
 
 from crimcareer.cbs import discover
