@@ -242,11 +242,14 @@ def _households(tw: _Twin, key: str, year: int) -> None:
 
 def _yearly(tw: _Twin, rel: str, sql: str, year_expr: str, labels: dict | None = None) -> None:
     """One file per year of `year_expr` (over the helper column __d); `rel` holds {y}."""
+    tw.con.execute(f"CREATE OR REPLACE TEMP TABLE yearly AS SELECT *, {year_expr} AS __y "
+                   f"FROM ({sql})")  # one scan; each year's file then reads its slice
     years = [r[0] for r in tw.con.execute(
-        f"SELECT DISTINCT {year_expr} AS y FROM ({sql}) ORDER BY y").fetchall()]
+        "SELECT DISTINCT __y FROM yearly ORDER BY __y").fetchall()]
     for y in years:
-        tw.sav(rel.format(y=y), f"SELECT * EXCLUDE (__y, __d) FROM (SELECT *, {year_expr} AS __y "
-                                f"FROM ({sql})) WHERE __y = {y}", labels)
+        tw.sav(rel.format(y=y), f"SELECT * EXCLUDE (__y, __d) FROM yearly WHERE __y = {y}",
+               labels)
+    tw.con.execute("DROP TABLE yearly")
 
 
 def _education_youth(tw: _Twin, key: str) -> None:
