@@ -42,6 +42,9 @@ def synth(
     cbs: bool = typer.Option(
         False, "--cbs", help="Also write OUT/cbs: the same population as a CBS RA project tree."
     ),
+    cbs_popnet_from: Optional[int] = typer.Option(
+        None, "--cbs-popnet-from",
+        help="First POPNET snapshot year of the CBS twin (default: the first tie; real: 2009)."),
 ) -> None:
     """Generate a calibrated synthetic population (registers/ for studies, truth/ for tests)."""
     from crimcareer.synth import generate
@@ -52,7 +55,8 @@ def synth(
     if cbs:
         from crimcareer.synth.cbs_twin import write_cbs_twin
 
-        write_cbs_twin(out / "registers", out / "cbs", progress=True)
+        write_cbs_twin(out / "registers", out / "cbs", popnet_first_year=cbs_popnet_from,
+                       progress=True)
         console.print(f"[green]wrote[/green] {out}/cbs (CBS Remote Access forms)")
 
 
@@ -259,8 +263,14 @@ def cbs_convert(
         typer.echo(f"cannot convert: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {', '.join(res.tables) or 'no tables'} to {out} (cut-off {res.cutoff})")
-    for e in res.log:
-        typer.echo(f"  {e}")
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for e in res.log:  # per file in conversion_log.json; summed over files here
+        t = totals.setdefault((e.table, e.column, e.reason), [0, 0])
+        t[0] += e.count
+        t[1] += 1
+    for (table, column, reason), (n, files) in totals.items():
+        typer.echo(f"  {table}.{column}: {reason}: {n:,}" + (f" ({files} files)" if files > 1
+                                                            else ""))
     for u in res.unmapped:
         typer.echo(f"not converted: {u['table']} from {u['from']}: {u['why']}")
     if res.unmapped:

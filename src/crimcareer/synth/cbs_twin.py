@@ -55,6 +55,8 @@ class _Twin:
         self.reg, self.out, self.max, self.progress = reg, out, sav_max_rows, progress
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar=false")
+        self.con.execute("SET memory_limit='4GB'")  # POPNET years spill instead of filling RAM
+        self.con.execute(f"SET temp_directory='{out / '.spill'}'")
         self.t0 = time.time()
         for t in ("persons", "relations", "cases", "education", "households", "youth_care",
                   "detentions", "probation_advice"):
@@ -100,15 +102,15 @@ def write_cbs_twin(registers: str | Path, out: str | Path, sav_max_rows: int = S
 
     cutoff = json.loads((reg / "meta.json").read_text())["cutoff"]
     year = int(cutoff[:4])
-    # Persons not in the BRP: first-generation suspects without any tie; RINPERSOONS N: babies
-    # of the last year without known parents (in the BRP without an A-number).
+    # Persons not in the BRP: first-generation suspects without any tie; RINPERSOONS N (in the
+    # BRP without an A-number): every tenth baby of the last year. Their KINDOUDERTAB rows are not
+    # child rows for the adapter (only R), so their parent and sibling ties are not read back.
     con.execute("""CREATE TABLE nietgba AS SELECT person_id FROM persons
         WHERE migration_background = 'first_generation'
           AND person_id IN (SELECT person_id FROM cases)
           AND person_id NOT IN (SELECT person_id FROM relations)""")
     con.execute(f"""CREATE TABLE nset AS SELECT person_id FROM persons
-        WHERE year(birth_date) = {year} AND person_id NOT IN
-          (SELECT person_id FROM relations WHERE relation = 'parent')""")
+        WHERE year(birth_date) = {year} AND CAST(person_id AS BIGINT) % 10 = 0""")
     con.execute("CREATE MACRO rs(pid) AS CASE WHEN pid IN (SELECT person_id FROM nset) "
                 "THEN 'N' ELSE 'R' END")
     # RIN = synthetic number + 1: a RIN of only zeros means "unknown" in CBS files
@@ -128,6 +130,7 @@ def write_cbs_twin(registers: str | Path, out: str | Path, sav_max_rows: int = S
     src = resources.files("crimcareer.cbs").joinpath("twin_mapping.toml")
     (out / PROJECT_MAPPING).write_text(src.read_text("utf-8"), "utf-8")
     con.close()
+    shutil.rmtree(out / ".spill", ignore_errors=True)
     return out
 
 
