@@ -245,7 +245,8 @@ def cbs_convert(
         help="TOML mapping (see `crimcareer cbs mapping`); default: RA_DIR/"
              "crimcareer-mapping.toml if present, else the shipped default."),
     threads: Optional[int] = typer.Option(None, "--threads", help="DuckDB threads."),
-    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="e.g. 6GB."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", help="DuckDB memory limit (default 6GB; it spills beyond)."),
 ) -> None:
     """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
 

@@ -25,6 +25,9 @@ from crimcareer.cbs import discover, expr, mapping as mp
 from crimcareer.cbs.read import CsvDialect, Reader, Source, SourceError, lit, qid
 
 
+DEFAULT_MEMORY_LIMIT = "6GB"
+
+
 @dataclass
 class LogEntry:
     """Values nulled or rows dropped for one reason in one contract column (or table)."""
@@ -64,8 +67,8 @@ class Converter:
         self.con.execute("SET preserve_insertion_order=false")
         if threads:
             self.con.execute(f"SET threads={int(threads)}")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit={lit(memory_limit)}")
+        # default 6GB: with pyreadstat's chunks the process stays under 8 GB (benchmarks/)
+        self.con.execute(f"SET memory_limit={lit(memory_limit or DEFAULT_MEMORY_LIMIT)}")
         csv_opts = {k.upper(): CsvDialect(v.get("delimiter"), v.get("encoding"))
                     for k, v in mapping.get("csv", {}).items()}
         self.reader = Reader(self.con, work, csv_opts)
