@@ -250,3 +250,16 @@ def test_cbs_convert_command_exit_codes(converted, tmp_path):
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o2"),
                                  "--mapping", str(tmp_path / "bad.toml")])
     assert r.exit_code == 2 and "unknown entry [casez]" in r.output
+
+
+def test_an_unreadable_table_is_listed_and_the_rest_converts(tmp_path):
+    from cbs_handmade import _sav, persons_frame
+
+    ra = tmp_path / "ra"
+    _sav(ra / "GBAPERSOON2020TABV1.sav", persons_frame([101, 102]))
+    (ra / "OMZAKEN.csv").write_text("RINPERSOONS,RINPERSOON,ZAAKNR,PLEEGDATUM\n"
+                                    "R,000000101,1,20100101\nR,000000101,2,20100101,extra,x\n")
+    (tmp_path / "m.toml").write_text(MAPPING)
+    res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
+    assert "persons" in res.tables and "cases" not in res.tables
+    assert any(u["table"] == "cases" and u["from"] == "OMZAKEN" for u in res.unmapped)

@@ -252,6 +252,8 @@ def cbs_convert(
 
     Tables that cannot be mapped are listed and the rest still converts; exit 1 then, so a
     script notices. Check the result with `crimcareer validate OUT`."""
+    import duckdb
+
     from crimcareer.cbs.convert import convert
     from crimcareer.cbs.mapping import PROJECT_MAPPING, MappingError
     from crimcareer.cbs.read import SourceError
@@ -260,7 +262,7 @@ def cbs_convert(
         typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
         res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit)
-    except (MappingError, SourceError) as e:
+    except (MappingError, SourceError, duckdb.Error, OSError) as e:
         typer.echo(f"cannot convert: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {', '.join(res.tables) or 'no tables'} to {out} (cut-off {res.cutoff})")

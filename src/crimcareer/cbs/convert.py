@@ -201,7 +201,7 @@ class Converter:
         for i, block in enumerate(self.m.get(target, [])):
             try:
                 parts.append(f"SELECT *, {i} AS __block FROM ({self.block_sql(target, block)})")
-            except (SourceError, FileNotFoundError) as e:
+            except (SourceError, FileNotFoundError, duckdb.Error) as e:
                 if block.get("optional") and "not found" in str(e):
                     continue
                 self.unmappable(target, block["from"], str(e))

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from crimcareer.cbs import expr
 from crimcareer.cbs.read import SourceError
 
@@ -37,7 +39,7 @@ def kindouder(c: Converter) -> str | None:
     try:
         chs = c.choices(ko)[-1:]
         src = c.open(chs, [*ko["child"], *ko["mother"], *ko["father"]], "relations")
-    except (SourceError, FileNotFoundError) as e:
+    except (SourceError, FileNotFoundError, duckdb.Error) as e:
         c.unmappable("relations", ko["from"], str(e))
         return None
     kinds = tuple(ko.get("kinds", ["R"]))
@@ -110,7 +112,7 @@ def partners(c: Converter) -> str | None:
                 c.count("relations", src, checks)
                 parts.append(f"SELECT {a.value} AS a, {b.value} AS b, {st.value} AS s, "
                              f"{en.value} AS e FROM {src.view}")
-        except (SourceError, FileNotFoundError) as e:
+        except (SourceError, FileNotFoundError, duckdb.Error) as e:
             c.unmappable("relations", block["from"], str(e))
     if not parts:
         return None

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from crimcareer.cbs import expr
 from crimcareer.cbs.read import SourceError
 
@@ -73,7 +75,7 @@ def spells(c: Converter) -> str | None:
                 a = expr.key(src, *pn["ego"], c.kinds)
                 b = expr.key(src, *pn["alter"], c.kinds)
                 code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
-            except SourceError as e:
+            except (SourceError, duckdb.Error) as e:
                 c.unmappable("relations", table, str(e))
                 continue
             known = ", ".join(str(k) for k in CODES)
@@ -89,7 +91,11 @@ def spells(c: Converter) -> str | None:
                                 "__year AS y", f"{t} AS tab"], checks))
     if not parts:
         return None
-    raw = c.materialize("relations", parts)
+    try:
+        raw = c.materialize("relations", parts)
+    except duckdb.Error as e:  # e.g. a malformed CSV row: the other sources still convert
+        c.unmappable("relations", "POPNET", str(e))
+        return None
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn AS
         SELECT DISTINCT p.a, p.b, p.code, p.y, p.tab, k.relation, k.layer
