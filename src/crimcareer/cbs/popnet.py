@@ -69,26 +69,25 @@ def spells(c: Converter) -> str | None:
         chs = discover_choices(c, table)
         if not chs:
             continue
-        if chs:
-            try:
-                src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
-                a = expr.key(src, *pn["ego"], c.kinds)
-                b = expr.key(src, *pn["alter"], c.kinds)
-                code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
-            except (SourceError, duckdb.Error) as e:
-                c.unmappable("relations", table, str(e))
-                continue
-            known = ", ".join(str(k) for k in CODES)
-            checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
-            checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
-            checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
-                       ("relation", "tie dropped: code skipped (family from KINDOUDERTAB / "
-                                    "partner buses)",
-                        f"{code} IN ({', '.join(map(str, skip)) or 'NULL'})"),
-                       ("relation", "tie dropped: unknown relation code (x00 or not listed)",
-                        f"{code} IS NULL OR {code} NOT IN ({known})")]
-            parts.append((src, [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code",
-                                "__year AS y", f"{t} AS tab"], checks))
+        try:
+            src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
+            a = expr.key(src, *pn["ego"], c.kinds)
+            b = expr.key(src, *pn["alter"], c.kinds)
+            code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
+        except (SourceError, duckdb.Error) as e:
+            c.unmappable("relations", table, str(e))
+            continue
+        known = ", ".join(str(k) for k in CODES)
+        checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
+        checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
+        checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
+                   ("relation", "tie dropped: code skipped (read from KINDOUDERTAB, "
+                                "partner buses or household spells)",
+                    f"{code} IN ({', '.join(map(str, skip)) or 'NULL'})"),
+                   ("relation", "tie dropped: unknown relation code (x00 or not listed)",
+                    f"{code} IS NULL OR {code} NOT IN ({known})")]
+        parts.append((src, [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code",
+                            "__year AS y", f"{t} AS tab"], checks))
     if not parts:
         return None
     try:
