@@ -109,9 +109,11 @@ class Converter:
         return src
 
     def materialize(self, table: str, parts: list[tuple[Source, list[str],
-                                                         list[tuple[str, str, str]]]]) -> str:
+                                                         list[tuple[str, str, str]]]],
+                    keep: str | None = None) -> str:
         """One temp table of every file's rows (`parts`: source, SELECT items, checks); each
-        check counted per file in one pass. Returns a SELECT of the items without helpers."""
+        check counted per file. Returns a SELECT of the items without helpers. With `keep` (a
+        predicate on the items) the counts take one scan and only kept rows are stored."""
         keys = list(dict.fromkeys((c, r) for _, _, checks in parts for c, r, _ in checks))
         sels = []
         for i, (src, items, checks) in enumerate(parts):
@@ -121,14 +123,23 @@ class Converter:
             sels.append(f"SELECT {', '.join(items + flags)}, __file AS __f FROM {src.view}")
         self.n += 1
         name = f"m_{self.n}"
-        self.con.execute(f"CREATE TEMP TABLE {name} AS {' UNION ALL '.join(sels)}")
+        union = " UNION ALL ".join(sels)
+        helpers = ", ".join([f"__c{j}" for j in range(len(keys))] + ["__f"])
+        counted = name
+        if keep is None:
+            self.con.execute(f"CREATE TEMP TABLE {name} AS {union}")
+        else:
+            counted = f"({union})"
         if keys:
             aggs = ", ".join(f"count(*) FILTER (WHERE __c{j})" for j in range(len(keys)))
             for row in self.con.execute(
-                    f"SELECT __f, {aggs} FROM {name} GROUP BY __f ORDER BY __f").fetchall():
+                    f"SELECT __f, {aggs} FROM {counted} GROUP BY __f ORDER BY __f").fetchall():
                 for (col, reason), n in zip(keys, row[1:]):
                     self.log(table, col, row[0], reason, int(n))
-        helpers = ", ".join([f"__c{j}" for j in range(len(keys))] + ["__f"])
+        if keep is not None:
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * EXCLUDE ({helpers}) "
+                             f"FROM ({union}) WHERE {keep}")
+            return f"SELECT * FROM {name}"
         return f"SELECT * EXCLUDE ({helpers}) FROM {name}"
 
     def count(self, table: str, src: Source, checks: list[tuple[str, str, str]]) -> None:

@@ -91,7 +91,9 @@ def spells(c: Converter) -> str | None:
     if not parts:
         return None
     try:
-        raw = c.materialize("relations", parts)
+        kept = ", ".join(str(k) for k in CODES if k not in skip) or "NULL"
+        raw = c.materialize("relations", parts,
+                            keep=f"a IS NOT NULL AND b IS NOT NULL AND a <> b AND code IN ({kept})")
     except duckdb.Error as e:  # e.g. a malformed CSV row: the other sources still convert
         c.unmappable("relations", "POPNET", str(e))
         return None
