@@ -234,14 +234,14 @@ class Converter:
         sql = self.table_sql(target)
         if sql is None:
             return
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE t_{target} AS {sql}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW t_{target} AS {sql}")
         self.write(target, self.drop_unknown_persons(target, f"t_{target}"))
 
     def persons(self) -> None:
         sql = self.table_sql("persons")
         if sql is None:
             return
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE p_raw AS {sql}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW p_raw AS {sql}")
         base = self.drop_unknown_persons("persons", "p_raw")
         dup = self.con.execute(f"SELECT count(*) - count(DISTINCT person_id) FROM ({base})"
                                ).fetchone()[0]
