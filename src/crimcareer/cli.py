@@ -209,9 +209,11 @@ app.add_typer(cbs_app, name="cbs")
 def cbs_inspect(
     ra_dir: Path = typer.Argument(..., help="The project folder (theme folders with tables)."),
 ) -> None:
-    """List every table: years, versions, the file used and why, columns, types, value labels
-    and per column the count of each missing code. Prints no row contents. Exit 0 when every
-    file could be read, 1 when some could not, 2 when the folder cannot be read at all."""
+    """List the tables of a CBS folder, never their rows.
+
+    Per table: years, versions, the file used and why, columns, types, value labels and per
+    column the count of each missing code. Exit 0 when every file could be read, 1 when some
+    could not, 2 when the folder cannot be read at all."""
     from crimcareer.cbs.inspect import inspect as run_inspect
     from crimcareer.cbs.read import SourceError
 
