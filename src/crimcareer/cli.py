@@ -1,4 +1,4 @@
-"""The `crimcareer` command: demo | synth | run | validate | inspect | check.
+"""The `crimcareer` command: demo | synth | run | validate | inspect | check | cbs.
 
 Each command is a thin layer over a library function, so everything it does can also be called
 from Python. Heavy imports happen inside the commands to keep `--help` fast.
@@ -39,6 +39,12 @@ def synth(
     network_density: float = typer.Option(
         1.0, "--network-density", help="Scale of the non-family network layers (0: none)."
     ),
+    cbs: bool = typer.Option(
+        False, "--cbs", help="Also write OUT/cbs: the same population as a CBS RA project tree."
+    ),
+    cbs_popnet_from: Optional[int] = typer.Option(
+        None, "--cbs-popnet-from",
+        help="First POPNET snapshot year of the CBS twin (default: the first tie; real: 2009)."),
 ) -> None:
     """Generate a calibrated synthetic population (registers/ for studies, truth/ for tests)."""
     from crimcareer.synth import generate
@@ -46,6 +52,12 @@ def synth(
     generate(out, persons=persons, seed=seed, offenders=offenders,
              network_density=network_density, progress=True)
     console.print(f"[green]wrote[/green] {out}/registers and {out}/truth")
+    if cbs:
+        from crimcareer.synth.cbs_twin import write_cbs_twin
+
+        write_cbs_twin(out / "registers", out / "cbs", popnet_first_year=cbs_popnet_from,
+                       progress=True)
+        console.print(f"[green]wrote[/green] {out}/cbs (CBS Remote Access forms)")
 
 
 @app.command()
@@ -184,6 +196,90 @@ def demo(
     result = run_study(load_spec(default_spec_path()), pop / "registers", out / "study",
                        engine=engine, lang=lang, truth_dir=pop / "truth", progress=True)
     console.print(f"[green]report:[/green] {result.report_path}")
+
+
+cbs_app = typer.Typer(
+    help="Read a CBS Remote Access project folder: inspect it, print the mapping, convert it.",
+    no_args_is_help=True,
+)
+app.add_typer(cbs_app, name="cbs")
+
+
+@cbs_app.command("inspect")
+def cbs_inspect(
+    ra_dir: Path = typer.Argument(..., help="The project folder (theme folders with tables)."),
+) -> None:
+    """List the tables of a CBS folder, never their rows.
+
+    Per table: years, versions, the file used and why, columns, types, value labels and per
+    column the count of each missing code. Exit 0 when every file could be read, 1 when some
+    could not, 2 when the folder cannot be read at all."""
+    from crimcareer.cbs.inspect import inspect as run_inspect
+    from crimcareer.cbs.read import SourceError
+
+    try:
+        text, problems = run_inspect(ra_dir)
+    except SourceError as e:
+        typer.echo(f"cannot inspect: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(text)
+    if problems:
+        typer.echo(f"{len(problems)} file(s) could not be read:", err=True)
+        for p in problems:
+            typer.echo(f"  {p}", err=True)
+        raise typer.Exit(1)
+
+
+@cbs_app.command("mapping")
+def cbs_mapping() -> None:
+    """Print the default mapping (TOML) to start an own mapping file from."""
+    from crimcareer.cbs.mapping import default_text
+
+    typer.echo(default_text(), nl=False)
+
+
+@cbs_app.command("convert")
+def cbs_convert(
+    ra_dir: Path = typer.Argument(..., help="The project folder (theme folders with tables)."),
+    out: Path = typer.Option(..., "--out", help="Contract folder to write."),
+    mapping: Optional[Path] = typer.Option(
+        None, "--mapping",
+        help="TOML mapping (see `crimcareer cbs mapping`); default: RA_DIR/"
+             "crimcareer-mapping.toml if present, else the shipped default."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="DuckDB threads."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", help="DuckDB memory limit (default 6GB; it spills beyond)."),
+) -> None:
+    """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
+
+    Tables that cannot be mapped are listed and the rest still converts; exit 1 then, so a
+    script notices. Check the result with `crimcareer validate OUT`."""
+    import duckdb
+
+    from crimcareer.cbs.convert import convert
+    from crimcareer.cbs.mapping import PROJECT_MAPPING, MappingError
+    from crimcareer.cbs.read import SourceError
+
+    if mapping is None and (ra_dir / PROJECT_MAPPING).exists():
+        typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
+    try:
+        res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit)
+    except (MappingError, SourceError, duckdb.Error, OSError) as e:
+        typer.echo(f"cannot convert: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {', '.join(res.tables) or 'no tables'} to {out} (cut-off {res.cutoff})")
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for e in res.log:  # per file in conversion_log.json; summed over files here
+        t = totals.setdefault((e.table, e.column, e.reason), [0, 0])
+        t[0] += e.count
+        t[1] += 1
+    for (table, column, reason), (n, files) in totals.items():
+        typer.echo(f"  {table}.{column}: {reason}: {n:,}" + (f" ({files} files)" if files > 1
+                                                            else ""))
+    for u in res.unmapped:
+        typer.echo(f"not converted: {u['table']} from {u['from']}: {u['why']}")
+    if res.unmapped:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

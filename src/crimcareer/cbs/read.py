@@ -1,0 +1,258 @@
+"""Open CBS files in DuckDB: .sav/.dta in chunks (mapped columns only), CSV sniffed, parquet.
+
+Every source is exposed as a DuckDB view; column names are matched case-insensitively and a
+provisional file's ``VRL`` prefix is looked through (``VRLGBADatumOverlijden`` answers to
+``GBADatumOverlijden``). SPSS/Stata files are copied once to parquet in the work folder, keeping
+strings as text (leading zeros) and only the columns asked for.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from crimcareer.cbs.discover import CbsFile
+
+CHUNK_ROWS = 500_000
+_DELIMITERS = ",;\t|"
+
+
+def _as_text(q: str, typ: str) -> str:
+    """A column as text; SPSS/Stata numbers without a trailing '.0'."""
+    if typ.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
+        return (f"CASE WHEN {q} = floor({q}) AND abs({q}) < 1e18 THEN CAST(CAST({q} AS BIGINT) "
+                f"AS VARCHAR) ELSE CAST({q} AS VARCHAR) END")
+    return f"CAST({q} AS VARCHAR)"
+
+
+class SourceError(Exception):
+    """A file or column the mapping asks for cannot be read; the message says which and why."""
+
+
+def lit(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def qid(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str
+    encoding: str
+
+
+def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = None) -> CsvDialect:
+    """Separator (``,`` ``;`` tab ``|``) and encoding (UTF-8, else Latin-1) from the first bytes."""
+    raw = path.open("rb").read(1 << 16)
+    if encoding is None:
+        if raw.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8"
+        else:
+            try:
+                raw.decode("utf-8")
+                encoding = "utf-8"
+            except UnicodeDecodeError as e:
+                # a multi-byte character cut at the end of the sample is still UTF-8
+                cut = len(raw) == 1 << 16 and e.start >= len(raw) - 3
+                encoding = "utf-8" if cut else "latin-1"
+    if delimiter is None:
+        head = raw.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
+        first = head[0] if head else ""
+        counts = {d: first.count(d) for d in _DELIMITERS}
+        delimiter = max(counts, key=lambda d: counts[d])
+        if counts[delimiter] == 0:
+            try:
+                delimiter = csv.Sniffer().sniff("\n".join(head[:20]), _DELIMITERS).delimiter
+            except csv.Error:
+                delimiter = ","
+    return CsvDialect(delimiter, encoding)
+
+
+def file_columns(f: CbsFile, dialect: CsvDialect | None = None) -> list[str]:
+    """Column names of a file (header / metadata only)."""
+    if f.format in (".sav", ".zsav", ".dta"):
+        import pyreadstat
+
+        reader = pyreadstat.read_dta if f.format == ".dta" else pyreadstat.read_sav
+        _, meta = reader(str(f.path), metadataonly=True)
+        return list(meta.column_names)
+    if f.format == ".csv":
+        d = dialect or sniff_csv(f.path)
+        with f.path.open(newline="", encoding=d.encoding) as fh:
+            header = next(csv.reader(fh, delimiter=d.delimiter), [])
+        return [h.lstrip("\ufeff").strip() for h in header]
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(f.path).schema_arrow.names)
+
+
+def resolve(columns: list[str], wanted: str) -> str | None:
+    """The real column for a mapped name: case-insensitive, looking through a VRL prefix."""
+    up = {c.upper(): c for c in columns}
+    w = wanted.upper()
+    if w in up:
+        return up[w]
+    if "VRL" + w in up:
+        return up["VRL" + w]
+    return None
+
+
+@dataclass
+class Source:
+    """A file opened as a DuckDB view; `cols` maps a wanted name (upper case) to its real name."""
+
+    file: CbsFile
+    view: str
+    cols: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name.upper() in self.cols
+
+    def col(self, name: str) -> str:
+        try:
+            return self.cols[name.upper()]
+        except KeyError:
+            raise SourceError(f"{self.file.path.name}: no column {name!r}") from None
+
+
+class Reader:
+    """Opens files in one DuckDB connection; .sav/.dta copies go to `work`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, work: Path,
+                 csv_options: dict[str, CsvDialect] | None = None) -> None:
+        self.con = con
+        self.work = work
+        self.csv_options = csv_options or {}
+        self.n = 0
+
+    def open(self, f: CbsFile, wanted: list[str]) -> Source:
+        """A view over `f` with the wanted columns that exist (others are simply absent)."""
+        dialect = None
+        if f.format == ".csv":
+            opt = self.csv_options.get(f.table)
+            dialect = sniff_csv(f.path, opt.delimiter if opt else None,
+                                opt.encoding if opt else None)
+        try:
+            cols = file_columns(f, dialect)
+        except Exception as e:  # noqa: BLE001 - any reader failure becomes one message
+            raise SourceError(f"{f.path}: cannot read: {e}") from None
+        real = {w.upper(): r for w in wanted if (r := resolve(cols, w)) is not None}
+        keep = sorted(set(real.values()), key=cols.index)
+        self.n += 1
+        view = f"src_{self.n}"
+        if not keep:
+            raise SourceError(f"{f.path.name}: none of the mapped columns {wanted} present")
+        if f.format in (".sav", ".zsav", ".dta"):
+            rel = f"read_parquet({lit(self._stat_to_parquet(f, keep))})"
+        elif f.format == ".csv":
+            assert dialect is not None
+            rel = (f"read_csv({lit(f.path)}, header=true, all_varchar=true, auto_detect=false, "
+                   f"delim={lit(dialect.delimiter)}, quote='\"', escape='\"', "
+                   f"encoding={lit(dialect.encoding)}, columns={{"
+                   + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols) + "})")
+        else:
+            rel = f"read_parquet({lit(f.path)})"
+        sel = ", ".join(qid(c) for c in keep)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {sel} FROM {rel}")
+        types = {r[0]: str(r[1]).upper() for r in self.con.execute(f"DESCRIBE {view}").fetchall()}
+        return Source(f, view, real, types)
+
+    def open_group(self, files: list[CbsFile], wanted: list[str]) -> Source:
+        """One view over several files of a table (e.g. every year), columns named as wanted
+        (upper case), every value as text, plus ``__file`` (file name) and ``__year``.
+
+        Files with the same format and columns are read in one scan (CSV: one ``read_csv`` of
+        the list; SPSS/Stata: their parquet copies in one ``read_parquet``)."""
+        groups: dict[tuple, list[tuple[CbsFile, str, dict[str, str]]]] = {}
+        for f in files:
+            dialect = None
+            if f.format == ".csv":
+                opt = self.csv_options.get(f.table)
+                dialect = sniff_csv(f.path, opt.delimiter if opt else None,
+                                    opt.encoding if opt else None)
+            try:
+                cols = file_columns(f, dialect)
+            except Exception as e:  # noqa: BLE001 - any reader failure becomes one message
+                raise SourceError(f"{f.path}: cannot read: {e}") from None
+            real = {w.upper(): r for w in wanted if (r := resolve(cols, w)) is not None}
+            if not real:
+                raise SourceError(f"{f.path.name}: none of the mapped columns {wanted} present")
+            keep = sorted(set(real.values()), key=cols.index)
+            if f.format in (".sav", ".zsav", ".dta"):
+                kind, path = "parquet", str(self._stat_to_parquet(f, keep))
+            elif f.format == ".csv":
+                kind, path = ("csv", dialect, tuple(cols)), str(f.path)
+            else:
+                kind, path = "parquet", str(f.path)
+            groups.setdefault((kind, tuple(sorted(real.items()))), []).append((f, path, real))
+        selects, types = [], {}
+        names = {path: f for members in groups.values() for f, path, _ in members}
+        for (kind, _), members in groups.items():
+            paths = "[" + ", ".join(lit(p) for _, p, _ in members) + "]"
+            if kind == "parquet":
+                rel = f"read_parquet({paths}, filename=true, union_by_name=true)"
+            else:
+                dialect, cols = kind[1], kind[2]
+                rel = (f"read_csv({paths}, header=true, auto_detect=false, filename=true, "
+                       f"delim={lit(dialect.delimiter)}, quote='\"', escape='\"', "
+                       f"encoding={lit(dialect.encoding)}, columns={{"
+                       + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in cols) + "})")
+            real = members[0][2]
+            self.n += 1
+            probe = f"probe_{self.n}"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {probe} AS SELECT * FROM {rel}")
+            typ = {r[0]: str(r[1]).upper() for r in
+                   self.con.execute(f"DESCRIBE {probe}").fetchall()}
+            items = []
+            for w, r in real.items():
+                types.setdefault(w, typ[r])
+                items.append(f"{_as_text(qid(r), typ[r])} AS {qid(w)}")
+            selects.append(f"SELECT {', '.join(items)}, filename AS __file FROM {probe}")
+        self.n += 1
+        view = f"src_{self.n}"
+        year = "CASE __file " + " ".join(
+            f"WHEN {lit(p)} THEN {f.year if f.year is not None else 'NULL'}"
+            for p, f in names.items()) + " END"
+        name = "CASE __file " + " ".join(
+            f"WHEN {lit(p)} THEN {lit(f.path.name)}" for p, f in names.items()) + " END"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * REPLACE ({name} AS __file), "
+            f"CAST({year} AS INTEGER) AS __year FROM ({' UNION ALL BY NAME '.join(selects)})")
+        cols = {w: w for w in types}
+        return Source(files[-1], view, cols, types)
+
+    def _stat_to_parquet(self, f: CbsFile, keep: list[str]) -> Path:
+        """SPSS / Stata -> parquet in chunks of CHUNK_ROWS, only `keep` columns."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        import pyreadstat
+
+        reader = pyreadstat.read_dta if f.format == ".dta" else pyreadstat.read_sav
+        self.n += 1
+        out = self.work / f"{f.path.stem}_{self.n}.parquet"
+        writer = None
+        schema = None
+        try:
+            for df, meta in pyreadstat.read_file_in_chunks(
+                    reader, str(f.path), chunksize=CHUNK_ROWS, usecols=keep,
+                    disable_datetime_conversion=True):
+                if schema is None:
+                    kinds = meta.readstat_variable_types
+                    schema = pa.schema([(c, pa.string() if kinds.get(c) == "string"
+                                         else pa.float64()) for c in df.columns])
+                    writer = pq.ParquetWriter(str(out), schema)
+                for fld in schema:
+                    if pa.types.is_string(fld.type):
+                        df[fld.name] = df[fld.name].where(df[fld.name].ne(""), None)
+                writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+        finally:
+            if writer is not None:
+                writer.close()
+        return out

@@ -1,0 +1,265 @@
+"""The CBS adapter on a hand-written Remote Access folder (tests/cbs_handmade.py), fault by fault
+(../shared/reference/cbs-adapter-findings.md, E1-E7 and the mapping table), plus the commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cbs_handmade import DASH9, MAPPING, pid, write_folder
+from typer.testing import CliRunner
+
+from crimcareer.cbs import discover
+from crimcareer.cbs.convert import convert
+from crimcareer.cbs.read import sniff_csv
+from crimcareer.cli import app
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cbs")
+    ra = write_folder(root / "ra")
+    (root / "mapping.toml").write_text(MAPPING)
+    res = convert(ra, root / "out", root / "mapping.toml", threads=1)
+    return ra, root / "out", res
+
+
+def _rel(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "relations.parquet")
+
+
+def _log(out: Path) -> dict:
+    return json.loads((out / "conversion_log.json").read_text())
+
+
+def _count(out: Path, table: str, column: str, words: str) -> int:
+    return sum(e["count"] for e in _log(out)["entries"]
+               if e["table"] == table and e["column"] == column and words in e["reason"])
+
+
+# -- E1: unknown parents (nine dashes, non-R kinds) never become a person, never join ------------
+def test_no_phantom_parent_and_no_sibling_ties_through_unknown_parents(converted):
+    _, out, _ = converted
+    rel = _rel(out)
+    persons = set(pd.read_parquet(out / "persons.parquet").person_id)
+    fam = rel[rel.layer == "family"]
+    assert set(fam.alter_id) <= persons and set(fam.person_id) <= persons
+    assert not any("-" in x for x in set(fam.alter_id) | set(fam.person_id))
+    assert pid(999) not in set(fam.alter_id)  # father with RINPERSOONS F (invalid BSN)
+    # 106 and 107 have no known parent: no tie at all between them
+    pair = fam[fam.person_id.isin([pid(106), pid(107)]) & fam.alter_id.isin([pid(106), pid(107)])]
+    assert pair.empty
+    assert _count(out, "relations", "father", "parent unknown") >= 8
+
+
+def test_sibling_kinds_follow_the_known_parents(converted):
+    _, out, _ = converted
+    rel = _rel(out)
+    got = {(a, b): r for a, b, r in zip(rel.person_id, rel.alter_id, rel.relation)
+           if r in ("sibling", "half_sibling", "other_family")}
+    assert got[(pid(103), pid(104))] == "sibling"
+    assert got[(pid(103), pid(110))] == "half_sibling"  # same mother, fathers known, different
+    assert got[(pid(103), pid(105))] == "other_family"  # same mother, 105's father unknown
+    assert got[(pid(105), pid(103))] == "other_family"
+    assert (pid(113), pid(103)) not in got  # N child rows are not children (E1 fix)
+    assert _count(out, "relations", "child", "RINPERSOONS not in") == 1
+
+
+# -- E2: parent = child rows ---------------------------------------------------------------------
+def test_parent_equal_to_child_is_no_self_tie(converted):
+    _, out, _ = converted
+    rel = _rel(out)
+    assert not (rel.person_id == rel.alter_id).any()
+    parents_108 = set(rel[(rel.person_id == pid(108)) & (rel.relation == "parent")].alter_id)
+    assert parents_108 == {pid(109)}
+    assert _count(out, "relations", "father", "parent = child") == 1
+    assert _count(out, "relations", "alter_id", "partner = person") == 1
+    assert _count(out, "relations", "alter_id", "alter = ego") == 1
+
+
+# -- 88888888 = not ended; version-end = running; 20501231 no global sentinel (E4) -------------
+def test_open_ends_stay_open(converted):
+    _, out, _ = converted
+    rel = _rel(out)
+    p = rel[(rel.relation == "partner") & (rel.person_id == pid(101))]
+    assert p.end_date.isna().all() and p.start_date.tolist() == [D(1975, 6, 1)]
+    ex = rel[(rel.relation == "partner") & (rel.person_id == pid(111))]
+    assert ex.end_date.tolist() == [D(1985, 1, 1)]
+    assert _count(out, "relations", "end_date", "88888888 (open)") == 4  # per source row
+    hh = pd.read_parquet(out / "households.parquet").set_index("person_id")
+    assert pd.isna(hh.loc[pid(101), "end_date"])  # ends on the version's last day
+    assert hh.loc[pid(103), "end_date"] == D(1999, 1, 1)
+    assert hh.loc[pid(101), "start_date"] == D(1994, 10, 1)  # kept, counted
+    assert _count(out, "households", "start_date", "19941001") == 3
+    assert hh.loc[pid(101), "household_type"] == "couple_with_children"
+    cases = pd.read_parquet(out / "cases.parquet").set_index("case_id")
+    assert cases.loc["7002", "disposal_date"] == D(2050, 12, 31)
+    assert pd.isna(cases.loc["7003", "disposal_date"])
+    assert _count(out, "cases", "disposal_date", "not_applicable") == 1
+    assert _count(out, "cases", "disposal_date", "'-' (unknown)") == 0
+
+
+# -- E6 / mapping table 4, 12: file discovery, versions, VRL -------------------------------------
+def test_latest_version_and_not_the_k_table(converted):
+    ra, out, _ = converted
+    persons = pd.read_parquet(out / "persons.parquet").set_index("person_id")
+    assert persons.loc[pid(101), "birth_date"] == D(1950, 3, 1)  # V2, not V1 (years + 1)
+    assert len(persons) == 13
+    meta = json.loads((out / "meta.json").read_text())
+    used = {f["file"]: f for f in meta["files"]}
+    v2 = "Bevolking/GBAPERSOONTAB/2022/GBAPERSOON2022TABV2.sav"
+    assert v2 in used and "highest version V2" in used[v2]["why"]
+    assert len(used[v2]["sha256"]) == 64
+    assert not any("GBAPERSOONKTAB" in f for f in used)
+    assert meta["cutoff"] == "2022-12-31"
+
+
+def test_vrl_columns_and_files_are_read(converted):
+    _, out, _ = converted
+    persons = pd.read_parquet(out / "persons.parquet").set_index("person_id")
+    assert persons.loc[pid(111), "death_date"] == D(2022, 4, 20)  # VRLGBADatumOverlijden
+    assert persons.loc[pid(109), "death_date"] == D(2021, 3, 15)  # ';' Latin-1 CSV
+    used = json.loads((out / "meta.json").read_text())["files"]
+    vrl = [f for f in used if f["provisional"]]
+    assert len(vrl) == 1 and vrl[0]["vrl_columns"] and "provisional" in vrl[0]["why"]
+
+
+def test_names_of_older_and_provisional_files_parse():
+    f = discover.parse_name(Path("120229 KINDOUDERTAB 2010V1.sav"))
+    assert (f.table, f.year, f.version) == ("KINDOUDERTAB", 2010, 1)
+    f = discover.parse_name(Path("VRLGBAOVERLIJDENTABV2024061.sav"))
+    assert (f.table, f.year, f.provisional) == ("GBAOVERLIJDENTAB", 2024, True)
+    f = discover.parse_name(Path("GBAPERSOONKTAB2020V1.sav"))
+    assert f.table == "GBAPERSOONKTAB"
+    assert discover.parse_name(Path("INSCHRWPOTAB2019V3.SAV")).year == 2019
+
+
+# -- E5: CSV dialect ------------------------------------------------------------------------------
+def test_csv_separator_and_encoding_are_sniffed(converted):
+    ra, _, _ = converted
+    d = sniff_csv(ra / "Bevolking/GBAOVERLIJDENTAB/2021/GBAOVERLIJDEN2021TABV1.csv")
+    assert (d.delimiter, d.encoding) == (";", "latin-1")
+    assert sniff_csv(ra / "VeiligheidRecht/OMZAKEN.csv").delimiter == ","
+
+
+# -- person codes, missing codes, origins (E3, mapping table 5-11) -------------------------------
+def test_person_codes_and_missing_values(converted):
+    _, out, _ = converted
+    p = pd.read_parquet(out / "persons.parquet").set_index("person_id")
+    assert pd.isna(p.loc[pid(105), "sex"])
+    assert p.loc[pid(105), "birth_date"] == D(1983, 2, 1)  # day '--': the 1st
+    assert p.loc[pid(106), "birth_date"] == D(1990, 7, 1)  # month '--': 1 July
+    assert p.loc[pid(103), "origin_group"] == "MA" and p.loc[pid(104), "origin_group"] == "AN"
+    assert p.loc[pid(107), "origin_group"] == "other_western"  # via LANDAKTUEELREF
+    assert p.loc[pid(111), "origin_group"] == "other_non_western"
+    assert pd.isna(p.loc[pid(105), "origin_group"]) and pd.isna(p.loc[pid(106), "origin_group"])
+    assert pd.isna(p.loc[pid(112), "origin_group"])
+    assert _count(out, "persons", "origin_group", "unmapped code") == 1  # 9998 only
+    assert _count(out, "persons", "origin_group", "0000") == 1
+    assert "N000000113" in p.index  # RINPERSOONS N: a person, in the BRP without A-number
+
+
+def test_migration_columns_may_be_absent(tmp_path):
+    """E7: a persons file without GBAGENERATIE / GBAHERKOMSTGROEPERING gives nulls and a log."""
+    from cbs_handmade import _sav, persons_frame
+
+    ra = tmp_path / "ra"
+    _sav(ra / "GBAPERSOON2020TABV1.sav", persons_frame([101, 102], migration=False))
+    res = convert(ra, tmp_path / "out", threads=1)
+    p = pd.read_parquet(tmp_path / "out/persons.parquet")
+    assert p.migration_background.isna().all() and p.origin_group.isna().all()
+    reasons = {(e.column, e.reason) for e in res.log}
+    assert ("migration_background", "column GBAGENERATIE absent: all null") in reasons
+
+
+# -- POPNET ---------------------------------------------------------------------------------------
+def test_popnet_snapshots_become_dated_spells(converted):
+    _, out, _ = converted
+    rel = _rel(out)
+    nb = rel[rel.layer == "neighbours"].set_index(["person_id", "alter_id"])
+    always = nb.loc[(pid(103), pid(104))]
+    assert pd.isna(always.start_date) and pd.isna(always.end_date)  # first and last snapshot
+    once = nb.loc[(pid(105), pid(106))]
+    assert (once.start_date, once.end_date) == (D(2020, 7, 1), D(2021, 7, 1))
+    assert len(nb) == 3  # code 100 and the self-tie dropped, counted
+    assert _count(out, "relations", "relation", "unknown relation code") == 1
+    cl = rel[rel.layer == "school"]
+    assert cl.relation.tolist() == ["classmate"]
+    hh = rel[rel.layer == "household"]
+    assert set(zip(hh.person_id, hh.alter_id)) == {
+        (pid(101), pid(102)), (pid(102), pid(101)), (pid(101), pid(103)), (pid(103), pid(101)),
+        (pid(102), pid(103)), (pid(103), pid(102))}
+
+
+# -- partial conversion, log, validation ---------------------------------------------------------
+def test_partial_conversion_lists_what_is_missing(converted):
+    _, out, res = converted
+    log = _log(out)
+    assert {u["table"] for u in log["unmapped"]} >= {"detentions", "probation_advice"}
+    assert "cases" in log["tables_written"] and not (out / "detentions.parquet").exists()
+
+
+def test_converted_folder_passes_validation(converted):
+    from crimcareer.validation import check_folder
+
+    _, out, _ = converted
+    got = {(v.table, v.column, v.rule) for v in check_folder(out).violations}
+    assert got == {("cases", "outcome", "unknown code")}  # code 9 kept for the researcher
+
+
+# -- commands -------------------------------------------------------------------------------------
+def test_cbs_inspect_lists_tables_without_rows(converted):
+    ra, _, _ = converted
+    r = CliRunner().invoke(app, ["cbs", "inspect", str(ra)])
+    assert r.exit_code == 0, r.output
+    assert "GBAPERSOONTAB" in r.output and "highest version V2 of 2" in r.output
+    assert "Mannen" in r.output  # value labels
+    assert f"RINPERSOONpa                     A9         missing {DASH9}: 7" in r.output
+    assert "café" not in r.output and "20210315" not in r.output  # no row contents
+    bad = CliRunner().invoke(app, ["cbs", "inspect", str(ra / "nothing")])
+    assert bad.exit_code == 2 and "not a folder" in bad.output
+
+
+def test_cbs_inspect_reports_an_unreadable_file(tmp_path):
+    (tmp_path / "GBAPERSOON2020TABV1.sav").write_bytes(b"not an SPSS file")
+    r = CliRunner().invoke(app, ["cbs", "inspect", str(tmp_path)])
+    assert r.exit_code == 1 and "could not be read" in r.output
+
+
+def test_cbs_mapping_prints_the_default_toml():
+    r = CliRunner().invoke(app, ["cbs", "mapping"])
+    assert r.exit_code == 0
+    m = tomllib.loads(r.output)
+    assert m["family"]["kindouder"]["from"] == "KINDOUDERTAB"
+    assert m["family"]["partners"][0]["end"]["open"] == ["88888888"]
+
+
+def test_cbs_convert_command_exit_codes(converted, tmp_path):
+    ra, _, _ = converted
+    (tmp_path / "m.toml").write_text(MAPPING)
+    r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o"),
+                                 "--mapping", str(tmp_path / "m.toml")])
+    assert r.exit_code == 1 and "not converted: detentions" in r.output
+    (tmp_path / "bad.toml").write_text("[[casez]]\nfrom = 'X'\n")
+    r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o2"),
+                                 "--mapping", str(tmp_path / "bad.toml")])
+    assert r.exit_code == 2 and "unknown entry [casez]" in r.output
+
+
+def test_an_unreadable_table_is_listed_and_the_rest_converts(tmp_path):
+    from cbs_handmade import _sav, persons_frame
+
+    ra = tmp_path / "ra"
+    _sav(ra / "GBAPERSOON2020TABV1.sav", persons_frame([101, 102]))
+    (ra / "OMZAKEN.csv").write_text("RINPERSOONS,RINPERSOON,ZAAKNR,PLEEGDATUM\n"
+                                    "R,000000101,1,20100101\nR,000000101,2,20100101,extra,x\n")
+    (tmp_path / "m.toml").write_text(MAPPING)
+    res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
+    assert "persons" in res.tables and "cases" not in res.tables
+    assert any(u["table"] == "cases" and u["from"] == "OMZAKEN" for u in res.unmapped)
