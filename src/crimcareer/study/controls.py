@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from crimcareer.adapters.files import Registers
 from crimcareer.engine import Engine
+from crimcareer.errors import StudyError
 from crimcareer.study.cohort import (
     TARGET_GROUP,
     counted_cases,
@@ -594,6 +595,16 @@ def balance_shares(result: CohortResult) -> pd.DataFrame:
 
 
 # -- the whole step ----------------------------------------------------------------------------
+def _no_offenders(spec: StudySpec) -> str:
+    t = spec.target
+    what = ", ".join(t.offence_categories)
+    if t.domestic is not None:
+        what += " (domestic)" if t.domestic else " (not domestic)"
+    return (f"no offenders found: no counted case of {what} registered between {t.period[0]} "
+            f"and {t.period[1]}; check [target] in the study spec (offence_categories, domestic, "
+            "period) against the cases table")
+
+
 def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResult:
     """The cohort frame (DSE and matched controls, one row per person), balance and counts."""
     attrs = person_attributes(reg.persons)
@@ -601,6 +612,8 @@ def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResul
     dj = d.join(attrs, d.person_id == attrs.person_id).select(
         d, *[attrs[c] for c in attrs.columns if c != "person_id"])
     off = engine.to_pandas(dj).sort_values("person_id", kind="stable").reset_index(drop=True)
+    if off.empty:
+        raise StudyError(_no_offenders(spec))
     for col in ("index_date", "birth_date", "death_date", "emigration_date"):
         off[col] = pd.to_datetime(off[col])
 

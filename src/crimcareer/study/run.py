@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -40,6 +40,7 @@ class RunResult:
     report_path: Path
     results: dict
     sections: list[Section]
+    repair_log: list = field(default_factory=list)  # repair mode: what was dropped, by rule
 
 
 def run_study(
@@ -98,7 +99,8 @@ def run_study(
         "subtitle": f"{spec.study.name} · {spec.target.label} · cut-off {reg.cutoff}",
         "version": f"crimcareer {__version__}",
     })
-    return RunResult(out=out, report_path=report, results=results, sections=sections)
+    return RunResult(out=out, report_path=report, results=results, sections=sections,
+                     repair_log=list(reg.repair_log))
 
 
 @dataclass
