@@ -180,3 +180,14 @@ def test_spec_comment_names_only_existing_commands() -> None:
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     for cmd in re.findall(r"crimcareer ([a-z-]+)", SPEC.read_text()):
         assert cmd in names, cmd
+
+
+def test_repair_mode_prints_a_repair_summary(tmp_path) -> None:
+    t = small_tables()
+    t["cases"].loc[[1, 4], "outcome"] = "lost"
+    folder = write_tables(t, tmp_path / "bad")
+    res = _invoke("run", SPEC, "--data", folder, "--out", tmp_path / "out", "--mode", "repair")
+    assert res.exit_code == 0, res.output
+    assert "repair mode: " in res.output and "row(s) dropped" in res.output
+    assert "repair cases.outcome: unknown code: 2 rows dropped" in res.output
+    assert "lost" not in res.output

@@ -332,7 +332,7 @@ def _quiet(log: Path) -> Iterator[None]:
         saved = None
     logging.captureWarnings(False)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("default")
         try:
             yield
         finally:
