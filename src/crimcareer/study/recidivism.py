@@ -606,20 +606,35 @@ def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | Non
     return None if pd.isna(v) else float(v)
 
 
-def _curve_chart(df: pd.DataFrame, by: str, color_title: str, y_title: str, title: str):
+def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str):
+    """A step curve with its 95% band per group or category, in one report language; groups
+    and categories keep their colours in every figure (crimcareer.report.palette)."""
     import altair as alt
 
-    base = alt.Chart(df).encode(
-        x=alt.X("time:Q", title="Years since start / Jaren sinds start"),
-        color=alt.Color(f"{by}:N", title=color_title),
+    from crimcareer.report import palette
+    from crimcareer.report.html import all_labels
+
+    labels = all_labels()
+    i = 0 if lang == "en" else 1
+    codes = list(dict.fromkeys(df[by].astype(str)))
+    names = {c: labels.get(c, (c, c))[i] for c in codes}
+    d = df.assign(who=df[by].astype(str).map(names),
+                  est100=100 * df["estimate"], lo100=100 * df["ci_low"], hi100=100 * df["ci_high"])
+    colours = palette.GROUPS if by == "group" else palette.CATEGORIES
+    base = alt.Chart(d).encode(
+        x=alt.X("time:Q", title=palette.word("years_since_start", lang)),
+        color=alt.Color("who:N", title=palette.word(by if by == "group" else "category", lang),
+                        scale=palette.label_scale(colours, names, codes),
+                        legend=alt.Legend(labelLimit=300)),
     )
     band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("ci_low:Q", title=y_title, axis=alt.Axis(format="%")), y2="ci_high:Q"
+        y=alt.Y("lo100:Q", title=palette.word(y_word, lang)), y2="hi100:Q"
     )
     line = base.mark_line(interpolate="step-after").encode(
-        y=alt.Y("estimate:Q", title=y_title, axis=alt.Axis(format="%"))
+        y=alt.Y("est100:Q", title=palette.word(y_word, lang))
     )
-    return (band + line).properties(width=480, height=300, title=title)
+    chart = (band + line).properties(width=480, height=300)
+    return chart.configure(locale=palette.NL_LOCALE) if lang == "nl" else chart
 
 
 # -- the report section ----------------------------------------------------------------------------
@@ -729,19 +744,20 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     }
     from crimcareer.report.figures import released_figure
 
-    for name, table, df, by, color, ytitle, title in (
-        ("recidivism_km", "recidivism_general_curve", km, "group", "Group / Groep",
-         "Reoffended / Gerecidiveerd", {"en": "Any new offence (Kaplan-Meier)",
-                                        "nl": "Nieuw delict (Kaplan-Meier)"}),
-        ("recidivism_cif", "recidivism_specific_curve", cif, "category", "Category / Categorie",
-         "Cumulative incidence / Cumulatieve incidentie",
+    for name, table, df, by, ytitle, title in (
+        ("recidivism_km", "recidivism_general_curve", km, "group",
+         "reoffended", {"en": "Any new offence (Kaplan-Meier)",
+                        "nl": "Nieuw delict (Kaplan-Meier)"}),
+        ("recidivism_cif", "recidivism_specific_curve", cif, "category",
+         "cumulative_incidence",
          {"en": f"New offence by category, {target} (Aalen-Johansen)",
           "nl": f"Nieuw delict per categorie, {target} (Aalen-Johansen)"}),
     ):
         if df.empty:
             continue
-        chart = _curve_chart(df, by, color, ytitle, f"{title['en']} / {title['nl']}")
-        figures.append(released_figure(gate, chart, out_dir, name, title, [table]))
+        figures.append(released_figure(
+            gate, lambda lang, df=df, by=by, ytitle=ytitle: _curve_chart(df, by, lang, ytitle),
+            out_dir, name, title, [table]))
 
     headline: dict[str, dict[str, float | None]] = {}
     for rid, y in zip(("R1", "R2", "R3"), (2, 5, 7)):

@@ -221,7 +221,7 @@ STALE_NOTICE = {
     "en": "After this section was written, the final disclosure audit withheld more cells of its "
           "tables ({tables}); its text and the figures drawn from them are withdrawn. The tables "
           "below are as released.",
-    "nl": "Nadat deze paragraaf was geschreven, heeft de laatste onthullingscontrole meer cellen "
+    "nl": "Nadat deze paragraaf was geschreven, heeft de laatste outputcontrole meer cellen "
           "van de tabellen ({tables}) afgeschermd; de tekst en de figuren die erop berusten zijn "
           "ingetrokken. De tabellen hieronder zijn zoals vrijgegeven.",
 }

@@ -392,8 +392,9 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
                          "nl": f"Geschatte trajecten, {gname['nl']}"}
         titles[oname] = {"en": f"Observed cases per person-year by trajectory group, {gname['en']}",
                          "nl": f"Waargenomen zaken per persoonsjaar per trajectgroep, {gname['nl']}"}
-        fig = _curves_figure(rel_cur, rel_obs, out_dir, f"trajectories_{g}")
-        gate.figure(f"trajectories_{g}", [cname, oname], [fig])
+        fig_files = _curves_figure(rel_cur, rel_obs, out_dir, f"trajectories_{g}")
+        fig = fig_files[0]
+        gate.figure(f"trajectories_{g}", [cname, oname], fig_files)
         figures.append(Figure(f"trajectories_{g}", fig,
                               {"en": f"Offending trajectories by age, {gname['en']}",
                                "nl": f"Criminele trajecten naar leeftijd, {gname['nl']}"},
@@ -491,25 +492,32 @@ def _curve_tables(fit: TrajectoryFit) -> tuple[pd.DataFrame, pd.DataFrame, list[
     return pd.DataFrame(cur_rows), pd.DataFrame(obs_rows), values
 
 
-def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> str:
-    """Fitted curves (lines) and observed rates (points, released cells only) by group."""
-    obs = obs[obs["observed_rate"].notna()] if len(obs) else obs
-    # display names in both languages (the keys stay in the released tables)
-    def both(k: object) -> str:
-        lab = _label(str(k))
-        return lab["en"] if lab["en"] == lab["nl"] else f"{lab['en']} / {lab['nl']}"
+def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
+    """Fitted curves (lines) and observed rates (points, released cells only) by group, one SVG
+    per report language (``name.svg``, ``name_nl.svg``); each trajectory group keeps its colour
+    in every figure (crimcareer.report.palette)."""
+    from crimcareer.report import palette
 
-    cur = cur.assign(group=cur["trajectory"].map(both))
-    obs = obs.assign(group=obs["trajectory"].map(both))
-    color = alt.Color("group:N", title="Trajectory group / Trajectgroep",
-                      legend=alt.Legend(labelLimit=400))
-    lines = alt.Chart(cur).mark_line().encode(
-        x=alt.X("age:Q", title="Age / Leeftijd"),
-        y=alt.Y("fitted:Q", title="Cases per year / Zaken per jaar"), color=color)
-    points = alt.Chart(obs).mark_point(size=18, opacity=0.6).encode(
-        x="age:Q", y="observed_rate:Q", color=color)
-    chart = (lines + points).properties(width=480, height=300)
-    return save_chart(chart, out_dir, name)
+    obs = obs[obs["observed_rate"].notna()] if len(obs) else obs
+    files = []
+    for lang, suffix in (("en", ""), ("nl", "_nl")):
+        names = {k: _label(str(k))[lang] for k in set(cur["trajectory"]) | set(obs["trajectory"])}
+        c = cur.assign(group=cur["trajectory"].map(names))
+        o = obs.assign(group=obs["trajectory"].map(names))
+        present = list(dict.fromkeys(list(cur["trajectory"]) + list(obs["trajectory"])))
+        color = alt.Color("group:N", title=palette.word("trajectory_group", lang),
+                          scale=palette.label_scale(palette.TRAJECTORIES, names, present),
+                          legend=alt.Legend(labelLimit=400))
+        lines = alt.Chart(c).mark_line().encode(
+            x=alt.X("age:Q", title=palette.word("age", lang)),
+            y=alt.Y("fitted:Q", title=palette.word("cases_per_year", lang)), color=color)
+        points = alt.Chart(o).mark_point(size=18, opacity=0.6).encode(
+            x="age:Q", y="observed_rate:Q", color=color)
+        chart = (lines + points).properties(width=480, height=300)
+        if lang == "nl":
+            chart = chart.configure(locale=palette.NL_LOCALE)
+        files.append(save_chart(chart, out_dir, name + suffix))
+    return files
 
 
 def _profile_tables(assign: pd.DataFrame, features: pd.DataFrame, by: str
@@ -635,8 +643,9 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         tables.append("atypical_profile")
         titles["atypical_profile"] = {"en": "Atypical vs other offenders: profile",
                                       "nl": "Atypische vs overige daders: profiel"}
-        fig = _profile_figure(rel, out_dir, "atypical_profile")
-        gate.figure("atypical_profile_figure", ["atypical_profile"], [fig])
+        fig_files = _profile_figure(rel, out_dir, "atypical_profile")
+        fig = fig_files[0]
+        gate.figure("atypical_profile_figure", ["atypical_profile"], fig_files)
         figures.append(Figure("atypical_profile_figure", fig,
                               {"en": "Atypical vs other offenders", "nl": "Atypische vs overige daders"},
                               ["atypical_profile"]))
@@ -690,13 +699,40 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     )
 
 
-def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> str:
-    """Bar chart of released shares, atypical vs other offenders."""
-    d = rel[rel["pct"].notna() & ~rel["variable"].astype(str).str.startswith("origin_")]
-    chart = alt.Chart(d).mark_bar().encode(
-        y=alt.Y("variable:N", title=None),
-        x=alt.X("pct:Q", title="share", axis=alt.Axis(format="%")),
-        color=alt.Color("subgroup:N"),
-        yOffset="subgroup:N",
-    ).properties(width=420)
-    return save_chart(chart, out_dir, name)
+def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
+    """Bar chart of released shares (%), atypical vs other offenders, one SVG per language;
+    withheld bars are marked with ✱."""
+    from crimcareer.report import palette
+    from crimcareer.report.html import all_labels
+
+    labels = all_labels()
+
+    def _label(key: str) -> dict[str, str]:  # noqa: F811 - every module's labels
+        en, nl = labels.get(key, (key.replace("_", " "), key.replace("_", " ")))
+        return {"en": en, "nl": nl}
+
+    keep = ~rel["variable"].astype(str).str.startswith("origin_")
+    files = []
+    for lang, suffix in (("en", ""), ("nl", "_nl")):
+        d = rel[keep].copy()
+        d["label"] = [_label(str(v))[lang] for v in d["variable"]]
+        subs = {k: _label(str(k))[lang] for k in d["subgroup"].unique()}
+        d["who"] = d["subgroup"].map(subs)
+        d["pct100"] = 100 * d["pct"]
+        d["mark"] = np.where(d["pct"].isna(), palette.SUPPRESSED_MARK, "")
+        y = alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360))
+        color = alt.Color("who:N", title=None, legend=alt.Legend(labelLimit=400),
+                          scale=palette.label_scale(palette.SUBGROUPS, subs,
+                                                    list(d["subgroup"].unique())))
+        bars = alt.Chart(d[d["pct"].notna()]).mark_bar().encode(
+            y=y, x=alt.X("pct100:Q", title=palette.word("share_pct", lang),
+                         scale=alt.Scale(domain=[0, 100])),
+            color=color, yOffset="who:N")
+        marks = alt.Chart(d[d["pct"].isna()]).mark_text(align="left", dx=2).encode(
+            y=y, x=alt.datum(0), text="mark:N", yOffset="who:N")
+        chart = (bars + marks).properties(width=420, title=palette.word("withheld", lang)
+                                          if d["pct"].isna().any() else "")
+        if lang == "nl":
+            chart = chart.configure(locale=palette.NL_LOCALE)
+        files.append(save_chart(chart, out_dir, name + suffix))
+    return files
