@@ -139,7 +139,9 @@ def _describe(e: BaseException) -> tuple[int, str]:
     if isinstance(e, ContractError):
         return EXIT_REFUSED, f"{e}\nrun `crimcareer validate DATA` for every broken rule, or " \
                              "`--mode repair` to drop the offending rows"
-    if isinstance(e, (SpecError, StudyError)):
+    from crimcareer.export import ExportRefused
+
+    if isinstance(e, (SpecError, StudyError, ExportRefused)):
         return EXIT_REFUSED, str(e)
     if isinstance(e, (ContractReadError, OutputFolderError)):
         return EXIT_USAGE, str(e)

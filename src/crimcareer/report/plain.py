@@ -113,3 +113,24 @@ def explained(text: str, lang: str) -> str:
         text = re.sub(r"\(" + pattern + r"\)", lambda m, nl=nl: "(" + nl.format(*m.groups()) + ")",
                       text)
     return text
+
+
+_FLAGS = [
+    (r"zero cell", "nobody in the group has the characteristic (an empty cell, released and "
+                   "flagged for the checker)",
+     "niemand in de groep heeft het kenmerk (een lege cel, vrijgegeven en gemarkeerd voor de "
+     "controleur)"),
+    (r"all in one category", "everyone in the group has the characteristic (released and flagged "
+                             "for the checker)",
+     "iedereen in de groep heeft het kenmerk (vrijgegeven en gemarkeerd voor de controleur)"),
+]
+
+
+def plain_flag(flag: str, lang: str = "en") -> str:
+    """A gate flag ('NC: zero cell (...)': released, but worth the checker's look) in plain words."""
+    i = 1 if lang == "en" else 2
+    for row in _FLAGS:
+        if re.search(row[0], flag):
+            return row[i]
+    return ("flagged for review (see disclosure.json)" if lang == "en"
+            else "gemarkeerd ter beoordeling (zie disclosure.json)")
