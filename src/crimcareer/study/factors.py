@@ -82,7 +82,7 @@ def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.
         **{f"_{r}": (ties.criminal & (ties.relation == r)).any() for r in relations})
     t = t.left_join(fam, "person_id").select(t, *[fam[c] for c in fam.columns if c != "person_id"])
 
-    # Anniversaries via add_years (29 February -> 28 February in common years), as
+    # Anniversaries via add_years (29 February -> 1 March in common years, as age_in_years), as
     # docs/architecture.md defines skq_observable and as study/profile.py does: "before age 18"
     # means before the 18th anniversary, "by 23" before the 23rd.
     cutoff = ibis.literal(reg.cutoff, type="date")
