@@ -374,7 +374,10 @@ def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
     for col in df.columns:
         kind = kinds.get(col, "text")
         if kind == "text":
-            if col != SUPPRESSED:
+            if col == "note":
+                shown[col] = [plain_reason(v, lang) if isinstance(v, str) and v.strip() else v
+                              for v in df[col]]
+            elif col != SUPPRESSED:
                 shown[col] = [_code_label(v, labels, lang) for v in df[col]]
             continue
         shown[col] = [_show(v, kind, lang, bool(y)) for v, y in zip(df[col], yearish)]

@@ -25,7 +25,7 @@ WORDS = {
     "trajectory_group": ("Trajectory group", "Trajectgroep"),
     "group": ("Group", "Groep"),
     "category": ("Offence category", "Delictcategorie"),
-    "years_since_start": ("Years since start of follow-up", "Jaren sinds start van de follow-up"),
+    "years_since_start": ("Years since start of follow-up", "Jaren sinds start van de observatieperiode"),
     "reoffended": ("Reoffended (%)", "Gerecidiveerd (%)"),
     "cumulative_incidence": ("Cumulative incidence (%)", "Cumulatieve incidentie (%)"),
     "year_registration": ("Year of registration", "Jaar van inschrijving"),

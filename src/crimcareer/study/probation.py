@@ -343,7 +343,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"{pct(extra['probation']['repeat']['requested'])} en "
                f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
                f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; cellen "
-               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn onderdrukt. De "
+               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn afgeschermd. De "
                f"lijst van zaken zonder advies blijft in de beveiligde omgeving."),
     }
     tables = ["probation_coverage", "probation_coverage_by_year", "probation_days", "probation_advice_type"]

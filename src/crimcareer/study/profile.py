@@ -867,7 +867,7 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
         f"{sample_nl} Kenmerken, alleen uit gebeurtenissen vóór de peildatum: {preds_nl}. Weggelaten: "
         f"{dropped_nl}. Geslacht en migratieachtergrond zijn geen voorspellers; ze dienen alleen de "
         f"eerlijkheidsaudit. Model: logistische regressie met robuuste standaardfouten; de puntenscore "
-        f"geeft elk kenmerk round(coëfficiënt / ln 1,1) punten, dus één punt is ongeveer 10% hogere "
+        f"geeft elk kenmerk coëfficiënt / ln 1,1 punten (afgerond), dus één punt is ongeveer 10% hogere "
         f"odds.{model_nl} Prestatie op de validatiedatum: AUC {_fmt(auc)} (95%-BI {_fmt(lo)}–{_fmt(hi)}; "
         f"bij ontwikkeling {_fmt(auc_dev)}; puntenscore {_fmt(auc_pts)}), kalibratie-intercept "
         f"{_fmt(cal_a)} en -helling {_fmt(cal_b)} (ideaal 0 en 1).{window_nl}{truth_nl} De basiskans is zeer klein: "

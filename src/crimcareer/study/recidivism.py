@@ -87,7 +87,7 @@ _FAR = dt.date(9999, 12, 31)
 LABELS: dict[str, tuple[str, str]] = {
     "recidivism": ("Recidivism", "Recidive"),
     "trafficking": ("Human trafficking offence", "Mensenhandeldelict"),
-    "years": ("Years since start of follow-up", "Jaren sinds start van de follow-up"),
+    "years": ("Years since start of follow-up", "Jaren sinds start van de observatieperiode"),
     "category": ("Offence category", "Delictcategorie"),
     "subset": ("Subgroup", "Subgroep"),
     "note": ("Not released (why)", "Niet vrijgegeven (reden)"),
@@ -726,7 +726,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         tables.append("recidivism_general_free_time")
         titles["recidivism_general_free_time"] = {
             "en": "Any new offence within 2, 5 and 7 years of time at risk outside detention",
-            "nl": "Nieuw delict binnen 2, 5 en 7 jaar tijd at risk buiten detentie",
+            "nl": "Nieuw delict binnen 2, 5 en 7 jaar risicotijd buiten detentie",
         }
 
     # Curves and figures (drawn only from the released curves).
@@ -783,7 +783,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             f"{k} persons remain at risk."
         ),
         "nl": (
-            "De follow-up begint op de afdoeningsdatum van de indexzaak (anders de "
+            "De observatieperiode begint op de afdoeningsdatum van de indexzaak (anders de "
             "registratiedatum, anders de pleegdatum), of bij invrijheidstelling als een "
             "detentieperiode die datum omvat, en eindigt op de einddatum van de registers, bij "
             "overlijden of emigratie. Criminele controles beginnen bij hun meetellende zaak in de "
@@ -791,7 +791,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             "nieuwe meetellende zaak (geen vrijspraak of technisch sepot) met een pleegdatum na de "
             "start; een zaak op de startdatum telt niet mee. Algemene recidive is geschat met "
             "Kaplan-Meier, specifieke recidive met Aalen-Johansen met overlijden als "
-            f"concurrerend risico. Curves stoppen waar minder dan {k} personen at risk zijn."
+            f"concurrerend risico. Curves stoppen waar minder dan {k} personen nog gevolgd worden."
         ),
     }
     return Section(

@@ -89,7 +89,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "atypical_flag": ("Identified as atypical", "Geïdentificeerd als atypisch"),
     "high_rate": ("High-rate (planted)", "Hoog frequent (gepland)"),
     "n_cases": ("Counted cases", "Getelde zaken"),
-    "exposure": ("Share of year at risk", "Deel van het jaar at risk"),
+    "exposure": ("Share of year at risk", "Deel van het jaar in de risicotijd"),
     "female": ("Female", "Vrouw"),
 }
 
@@ -97,7 +97,7 @@ _MODEL_TEXT = {
     "poisson": ("Poisson regressions", "Poisson-regressies"),
     "zip": ("zero-inflated Poisson regressions", "zero-inflated Poisson-regressies"),
     "frailty": ("Poisson regressions with a person-level gamma frailty (negative binomial)",
-                "Poisson-regressies met een persoonsgebonden gamma-frailty (negatief binomiaal)"),
+                "Poisson-regressies met een persoonsgebonden gamma-verdeelde heterogeniteit (negatief binomiaal)"),
 }
 
 _PROFILE_BOOL = (
@@ -453,7 +453,7 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
         f"Groepsgebaseerd trajectmodel (Nagin): een mengsel van {kind_nl} van het aantal "
         f"getelde zaken per levensjaar op een polynoom van graad {spec.trajectories.degree} in "
         f"leeftijd, vanaf {spec.trajectories.min_age} jaar tot de peildatum, met correctie voor tijd "
-        "niet at risk (voor de registratieperiode, na overlijden of emigratie, in detentie). Het "
+        "buiten de risicotijd (voor de registratieperiode, na overlijden of emigratie, in detentie). Het "
         + ("aantal groepen is vastgelegd in de studiespecificatie; BIC en de andere diagnostieken "
            f"staan erbij voor 1 tot {spec.trajectories.max_groups} groepen"
            if spec.trajectories.groups else
