@@ -3,6 +3,7 @@ for the output checker in the report's language."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,20 @@ def test_export_refuses_a_non_run_and_an_existing_bundle(run_nl, tmp_path) -> No
     assert res.exit_code == 2 and "--overwrite" in res.output
     assert runner.invoke(app, ["export", str(run_nl), str(bundle), "--overwrite"]).exit_code == 0
     assert not (bundle / "mine.txt").exists()
+
+
+def test_every_results_json_key_is_documented(run_nl) -> None:
+    import json
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
+    results = json.loads((run_nl / "results.json").read_text())
+    for fid in results["figures"]:
+        assert re.search(rf"\b{re.escape(fid)}\b", doc), fid
+    for key, value in results.items():
+        if key in ("groups", "figures"):
+            continue
+        assert f"`{key}." in doc, key
+        if isinstance(value, dict):
+            for sub in value:
+                if not re.fullmatch(r"DSE|CC|NC|\d{4}", sub):
+                    assert f"{key}.{sub}" in doc or f".{sub}" in doc, f"{key}.{sub}"

@@ -41,7 +41,7 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "or_ci_high": ("Odds ratio, 95% CI upper bound", "Odds ratio, 95%-BI bovengrens"),
     "estimate": ("Estimate (%)", "Schatting (%)"),
     "time": ("Years since start", "Jaren sinds start"),
-    "at_risk": ("Persons still followed (at risk)", "Personen nog gevolgd (at risk)"),
+    "at_risk": ("Persons still followed (at risk)", "Personen nog gevolgd (risicopopulatie)"),
     "persons": ("Persons", "Personen"),
     "term_label": ("Term", "Term"),
     "points": ("Points", "Punten"),
@@ -330,7 +330,8 @@ def _code_label(v: object, labels: dict[str, tuple[str, str]], lang: str) -> obj
     if not isinstance(v, str):
         return v
     if v in labels:
-        return _lab(labels, v, lang)
+        w = _lab(labels, v, lang)
+        return w[:1].upper() + w[1:]
     m = re.fullmatch(r"(\w+) vs (\w+)", v)
     if m:
         b = str(_code_label(m.group(2), labels, lang))

@@ -84,7 +84,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "pool": ("Control pool before matching", "Controlepool voor matching"),
     "matched": ("Matched controls", "Gematchte controles"),
     "pct": ("Percentage", "Percentage"),
-    "pool_size": ("Persons in the pool", "Personen in de pool"),
+    "pool_size": ("Persons in the control pool", "Personen in de controlepool"),
     "unmatched": ("Offenders without a control", "Daders zonder controle"),
     "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
     "CC": ("Criminal controls", "Criminele controlegroep"),

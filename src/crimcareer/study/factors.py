@@ -179,7 +179,8 @@ def risk_factor_chart(table: pd.DataFrame, lang: str = "en") -> alt.Chart:
     order = list(dict.fromkeys(d["label"]))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
     color = alt.Color("who:N", sort=[names[g] for g in groups], title=None,
-                      scale=palette.label_scale(palette.GROUPS, names, groups))
+                      scale=palette.label_scale(palette.GROUPS, names, groups),
+                      legend=alt.Legend(labelLimit=400))
     offset = alt.YOffset("who:N", sort=[names[g] for g in groups])
     shown = d.dropna(subset=["pct"])
     bars = alt.Chart(shown).mark_bar().encode(

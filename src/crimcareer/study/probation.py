@@ -286,8 +286,9 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
             rule = alt.Chart(pd.DataFrame({"target": [100 * target]})).mark_rule(
                 strokeDash=[4, 4], color="grey").encode(y="target:Q")
             c = (base.mark_line(point=True)
-                 + base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
-                 + rule).properties(width=420, height=260)
+                 + base.mark_errorbar().encode(
+                     y=alt.Y("ci_low:Q", title=palette.word("coverage", lang)), y2="ci_high:Q")
+                 + rule.encode(y=alt.Y("target:Q", title=palette.word("coverage", lang)))).properties(width=420, height=260)
             return c.configure(locale=palette.NL_LOCALE) if lang == "nl" else c
 
         figures.append(released_figure(

@@ -618,6 +618,7 @@ def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str):
     i = 0 if lang == "en" else 1
     codes = list(dict.fromkeys(df[by].astype(str)))
     names = {c: labels.get(c, (c, c))[i] for c in codes}
+    names = {c: n[:1].upper() + n[1:] for c, n in names.items()}
     d = df.assign(who=df[by].astype(str).map(names),
                   est100=100 * df["estimate"], lo100=100 * df["ci_low"], hi100=100 * df["ci_high"])
     colours = palette.GROUPS if by == "group" else palette.CATEGORIES

@@ -71,7 +71,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "chosen": ("Chosen", "Gekozen"),
     "converged": ("Converged", "Geconvergeerd"),
     "share": ("Share (model)", "Aandeel (model)"),
-    "appa": ("Average posterior probability", "Gemiddelde posterior kans"),
+    "appa": ("Average posterior probability", "Gemiddelde a-posteriorikans"),
     "occ": ("Odds of correct classification", "Odds op juiste classificatie"),
     "peak_age": ("Age at peak", "Leeftijd bij piek"),
     "age": ("Age", "Leeftijd"),
