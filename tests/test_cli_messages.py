@@ -191,3 +191,17 @@ def test_repair_mode_prints_a_repair_summary(tmp_path) -> None:
     assert "repair mode: " in res.output and "row(s) dropped" in res.output
     assert "repair cases.outcome: unknown code: 2 rows dropped" in res.output
     assert "lost" not in res.output
+
+
+def test_wrong_folder_and_bad_meta_json_say_what_to_do(tmp_path) -> None:
+    pop = tmp_path / "pop"
+    write_small_registers(pop / "registers")
+    text = _clean(_invoke("validate", pop), 1)
+    assert "holds no contract tables" in text and "did you mean" in text
+    text = _clean(_invoke("run", SPEC, "--data", pop, "--out", tmp_path / "o"), 1)
+    assert "did you mean" in text
+    (pop / "registers" / "meta.json").write_text("{not json")
+    text = _clean(_invoke("validate", pop / "registers"), 2)
+    assert "meta.json" in text and "YYYY-MM-DD" in text
+    text = _clean(_invoke("run", tmp_path, "--data", pop / "registers", "--out", tmp_path / "o"), 2)
+    assert "is a folder, not a file" in text

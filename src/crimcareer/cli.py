@@ -145,6 +145,10 @@ def _describe(e: BaseException) -> tuple[int, str]:
         return EXIT_REFUSED, str(e)
     if isinstance(e, (ContractReadError, OutputFolderError)):
         return EXIT_USAGE, str(e)
+    if (isinstance(e, ImportError) and "pyspark" in str(e)) or "JAVA_GATEWAY" in str(e) \
+            or "Java gateway" in str(e):
+        return EXIT_USAGE, ("the Spark engine could not start: it needs pyspark (pip install "
+                            "'crimcareer[spark]') and Java 17; or run with --engine duckdb")
     if isinstance(e, MemoryError) or "out of memory" in str(e).lower() \
             or type(e).__name__ == "OutOfMemoryException":
         return EXIT_USAGE, ("out of memory: give the engine more with --memory-limit (e.g. 16GB) "
@@ -156,6 +160,18 @@ def _describe(e: BaseException) -> tuple[int, str]:
     if isinstance(e, OSError):
         return EXIT_USAGE, f"{e.strerror or type(e).__name__}: {e.filename or ''}".rstrip(": ")
     return EXIT_INTERNAL, f"internal error ({type(e).__name__})"
+
+
+def _need_tables(data: Path) -> None:
+    """A register folder without any contract table is almost always the wrong folder."""
+    from crimcareer.adapters.files import table_files
+
+    if table_files(data):
+        return
+    hint = next((f"; did you mean {data / sub}?" for sub in ("registers", "contract")
+                 if (data / sub).is_dir() and table_files(data / sub)), "")
+    _fail(f"{data} holds no contract tables (persons, relations, cases ... as .parquet, .csv or "
+          f".sav){hint}", EXIT_REFUSED)
 
 
 def _need_folder(path: Path, what: str) -> None:
@@ -205,6 +221,7 @@ def validate(
     from crimcareer.validation import check_folder, repair_folder
 
     _need_folder(data, "register folder")
+    _need_tables(data)
     with _guard(debug):
         if repair:
             if out is None:
@@ -282,9 +299,11 @@ def run(
     against a second run, and a failed run leaves OUT as it was.
     """
     if not spec.is_file():
-        _fail(f"study spec {spec} does not exist: check the path (e.g. studies/brede-blik.toml)",
+        what = "is a folder, not a file" if spec.is_dir() else "does not exist"
+        _fail(f"study spec {spec} {what}: check the path (e.g. studies/brede-blik.toml)",
               EXIT_USAGE)
     _need_folder(data, "--data folder")
+    _need_tables(data)
     if truth is not None:
         _need_folder(truth, "--truth folder")
     if temp_dir is not None:

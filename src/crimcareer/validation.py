@@ -464,7 +464,9 @@ class _Checker:
 
                     dt.date.fromisoformat(cutoff)
             except (OSError, ValueError, AttributeError) as e:
-                raise ContractReadError(f"meta.json cannot be read: {type(e).__name__}") from None
+                raise ContractReadError(
+                    f"meta.json cannot be read ({type(e).__name__}): it must be JSON such as "
+                    '{"cutoff": "2023-12-31"}, with the cut-off as YYYY-MM-DD') from None
 
     def _stage(self, name: str, path: Path) -> _Staged:
         try:
