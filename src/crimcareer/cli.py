@@ -308,6 +308,7 @@ def run(
         _need_folder(truth, "--truth folder")
     if temp_dir is not None:
         _need_folder(temp_dir, "--temp-dir folder")
+    _state["debug"] = _state["debug"] or debug
     with _guard(debug):
         from crimcareer.study.spec import load_spec
 
@@ -329,6 +330,8 @@ def _run_whole(study, data: Path, out: Path, *, overwrite: bool, protect: list[P
     from crimcareer.study.run import run_study
 
     with staged_output(out, overwrite=overwrite, protect=protect) as tmp:
+        if _state["debug"]:  # --debug: every message stays on the screen
+            return run_study(study, data, tmp, progress=True, **kwargs)
         with _quiet(tmp / "internal" / "messages.log"):
             result = run_study(study, data, tmp, progress=True, **kwargs)
     return result
