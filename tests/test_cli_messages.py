@@ -205,3 +205,19 @@ def test_wrong_folder_and_bad_meta_json_say_what_to_do(tmp_path) -> None:
     assert "meta.json" in text and "YYYY-MM-DD" in text
     text = _clean(_invoke("run", tmp_path, "--data", pop / "registers", "--out", tmp_path / "o"), 2)
     assert "is a folder, not a file" in text
+
+
+def test_solver_and_library_messages_go_to_the_log_not_the_screen(tmp_path, capfd) -> None:
+    import os
+    import warnings
+
+    from crimcareer.cli import _quiet
+
+    log = tmp_path / "internal" / "messages.log"
+    with _quiet(log):
+        os.write(2, b"Running HiGHS 1.7.0: Copyright (c) 2024\n")
+        warnings.warn("lbfgs failed to converge", RuntimeWarning)
+    err = capfd.readouterr().err
+    assert "HiGHS" not in err and "converge" not in err
+    text = log.read_text()
+    assert "HiGHS" in text and "RuntimeWarning: lbfgs failed to converge" in text

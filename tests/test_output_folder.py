@@ -116,3 +116,12 @@ def test_cli_run_refuses_a_foreign_folder_and_replaces_an_earlier_run(tmp_path) 
     assert not (out / "figures" / "stale_from_an_older_version.svg").exists()
     assert runner.invoke(app, ["check", str(out)]).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "reg"]
+
+
+def test_cli_run_into_a_busy_folder_is_refused(tmp_path) -> None:
+    data = write_small_registers(tmp_path / "reg")
+    out = tmp_path / "out"
+    with staged_output(out):
+        res = runner.invoke(app, ["run", str(SPEC), "--data", str(data), "--out", str(out)])
+    assert res.exit_code == 2 and "in use by another crimcareer run" in res.output
+    assert "Traceback" not in res.output
