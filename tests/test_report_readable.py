@@ -132,3 +132,18 @@ def test_every_group_keeps_its_colour_in_both_languages() -> None:
         colours = dict(zip(scale["domain"], scale["range"]))
         names = {g: LABELS[g][0 if lang == "en" else 1] for g in ("DSE", "CC", "NC")}
         assert {g: colours[names[g]] for g in names} == palette.GROUPS
+
+
+def test_withdrawn_prose_names_tables_by_their_titles(tmp_path) -> None:
+    from crimcareer.study.run import STALE_NOTICE
+
+    gate = Gate()
+    gate.proportions("profile_thresholds", pd.DataFrame({"group": ["a"], "n": [40], "N": [50],
+                                                         "pct": [80.0]}), estimate_cols=["pct"])
+    sec = Section(key="p", title={"en": "P", "nl": "P"},
+                  text={k: v.format(tables="profile_thresholds") for k, v in STALE_NOTICE.items()},
+                  tables=["profile_thresholds"],
+                  table_titles={"profile_thresholds": {"en": "Thresholds", "nl": "Drempels"}})
+    doc = write_report([sec], gate, tmp_path, lang="nl").read_text(encoding="utf-8")
+    body = html.unescape(re.sub(r"<style.*?</style>|<table.*?</table>", " ", doc, flags=re.S))
+    assert "'Drempels'" in body and "(profile_thresholds)" not in body

@@ -402,13 +402,17 @@ def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
     return gt.as_raw_html()
 
 
-_CODE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
+_CODE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[A-Za-z0-9]+)+\b")
 
 
-def _text(para: str, lang: str, labels: dict[str, tuple[str, str]]) -> str:
-    """Section text with codes (trafficking_sexual, birth_year) in words of the language."""
+def _text(para: str, lang: str, labels: dict[str, tuple[str, str]],
+          tables: dict[str, str] | None = None) -> str:
+    """Section text with codes (trafficking_sexual, birth_year, table names) in words of the
+    language."""
     def word(m: re.Match) -> str:
         key = m.group(0)
+        if tables and key in tables:
+            return tables[key]
         if key not in labels:
             return key
         w = _lab(labels, key, lang)
@@ -455,8 +459,10 @@ def write_report(sections: list[Section], gate: Gate, out_dir: str | Path, lang:
         toc.append(f"<li><a href='#{anchor}'>{html.escape(stitle)}</a></li>")
         parts = [f"<section id='{anchor}'><h2>{i}. {html.escape(stitle)}</h2>"]
         text = sec.text.get(lang) or sec.text.get("en", "")
+        names = {t: f"'{sec.table_titles[t][lang]}'" for t in sec.tables
+                 if sec.table_titles.get(t, {}).get(lang)}
         for para in [p for p in text.split("\n\n") if p.strip()]:
-            parts.append(f"<p>{html.escape(_text(para.strip(), lang, labels))}</p>")
+            parts.append(f"<p>{html.escape(_text(para.strip(), lang, labels, names))}</p>")
         for name in sec.tables:
             if name not in gate.tables:
                 raise ValueError(f"section {sec.key} shows table {name!r} the gate never released")

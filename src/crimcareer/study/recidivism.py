@@ -596,6 +596,11 @@ def _declare_followed_denominators(gate: "Gate", name: str, df: pd.DataFrame,
                            why="every person of the group (not followed: censored at day 0)")
 
 
+def _fraction(pct: float | None) -> float | None:
+    """A released percentage as the fraction results.json holds."""
+    return None if pct is None else pct / 100.0
+
+
 def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | None:
     m = np.ones(len(df), dtype=bool)
     for k, v in where.items():
@@ -663,7 +668,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         {"group": g, "n": int(fu.loc[fu["group"] == g, "followed"].astype(bool).sum()),
          "N": int((fu["group"] == g).sum())} for g in groups
     ])
-    counts["pct"] = counts["n"] / counts["N"].where(counts["N"] > 0)
+    counts["pct"] = 100 * counts["n"] / counts["N"].where(counts["N"] > 0)
     gate.proportions("recidivism_followed", counts, ["pct"], key_cols=["group"])
     tables.append("recidivism_followed")
     titles["recidivism_followed"] = {"en": "Persons followed (of the cohort group)",
@@ -706,6 +711,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     # R9: age split.
     r9_years = max(rs.windows_years)
     age = young_share_by_reoffending(fu, r9_years, rs.young_age, group=target)
+    age[["pct", "ci_low", "ci_high"]] = 100 * age[["pct", "ci_low", "ci_high"]]  # tables: percent
     age = gate.proportions("recidivism_age_split", age, ["pct", "ci_low", "ci_high"],
                            key_cols=["group", "subset"])
     tables.append("recidivism_age_split")
@@ -767,8 +773,8 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     for rid, cat in zip(("R5", "R6", "R7", "R8"), cats):
         headline[rid] = {target: _value(spc, group=target, category=cat)}
     headline["R9"] = {
-        "reoffenders": _value(age, "pct", subset="reoffenders"),
-        "non_reoffenders": _value(age, "pct", subset="non_reoffenders"),
+        "reoffenders": _fraction(_value(age, "pct", subset="reoffenders")),
+        "non_reoffenders": _fraction(_value(age, "pct", subset="non_reoffenders")),
     }
 
     text = {

@@ -533,7 +533,7 @@ def _profile_tables(assign: pd.DataFrame, features: pd.DataFrame, by: str
             if not len(v):
                 continue
             rows.append({by: key, "variable": var, "n": int(v.sum()), "N": int(len(v)),
-                         "pct": float(v.mean())})
+                         "pct": 100 * float(v.mean())})
         for var in _PROFILE_NUM:
             if var not in g.columns:
                 continue
@@ -572,7 +572,7 @@ def _truth_agreement(fit: TrajectoryFit, truth: pd.DataFrame
     tab = (j.groupby(["trajectory_group", "trajectory"]).size().rename("n").reset_index()
            .rename(columns={"trajectory_group": "planted_group"}))
     tab["N"] = tab.groupby("planted_group")["n"].transform("sum")
-    tab["pct"] = tab["n"] / tab["N"]
+    tab["pct"] = 100 * tab["n"] / tab["N"]
     return tab, ari, len(j)
 
 
@@ -608,11 +608,12 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     n_aty, N = int(aty["atypical"].sum()), len(aty)
     share = gate.proportions("atypical_share", pd.DataFrame(
         {"subgroup": ["atypical"], "n": [n_aty], "N": [N],
-         "pct": [n_aty / N if N else np.nan]}), estimate_cols=["pct"])
+         "pct": [100 * n_aty / N if N else np.nan]}), estimate_cols=["pct"])
     tables.append("atypical_share")
     titles["atypical_share"] = {"en": "Offenders whose first counted case is the index case",
                                 "nl": "Daders van wie de eerste getelde zaak de indexzaak is"}
-    headline["B16"] = {"share": share["pct"].iloc[0]}
+    b16 = share["pct"].iloc[0]  # released tables hold percentages, results.json fractions
+    headline["B16"] = {"share": None if pd.isna(b16) else float(b16) / 100}
 
     sub = aty.assign(subgroup=np.where(aty["atypical"], "atypical", "other_offender"))
     feats = features.copy()
@@ -627,14 +628,14 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
             v = g["female"].dropna().astype(bool)
             if len(v):
                 extra_rows.append({"subgroup": key, "variable": "female", "n": int(v.sum()),
-                                   "N": len(v), "pct": float(v.mean())})
+                                   "N": len(v), "pct": 100 * float(v.mean())})
     prof = pd.concat([prof, pd.DataFrame(extra_rows)], ignore_index=True)
     if "origin_group" in cohort.columns:
         og = sub.merge(cohort[["person_id", "origin_group"]], on="person_id")
         og = og[og["origin_group"].notna()]
         t = og.groupby(["subgroup", "origin_group"]).size().rename("n").reset_index()
         t["N"] = t.groupby("subgroup")["n"].transform("sum")
-        t["pct"] = t["n"] / t["N"]
+        t["pct"] = 100 * t["n"] / t["N"]
         t = t.rename(columns={"origin_group": "variable"})
         t["variable"] = "origin_" + t["variable"].astype(str)
         prof = pd.concat([prof, t], ignore_index=True)
@@ -659,7 +660,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     if fit is not None:
         x = fit.assignment.merge(aty, on="person_id")
         t = x.groupby("trajectory").agg(n=("atypical", "sum"), N=("atypical", "size")).reset_index()
-        t["pct"] = t["n"] / t["N"]
+        t["pct"] = 100 * t["n"] / t["N"]
         gate.proportions("atypical_by_trajectory", t, estimate_cols=["pct"])
         tables.append("atypical_by_trajectory")
         titles["atypical_by_trajectory"] = {"en": "Share of atypical offenders per trajectory group",
@@ -672,7 +673,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         if len(j):
             t = j.groupby(["route", "atypical"]).size().rename("n").reset_index()
             t["N"] = t.groupby("route")["n"].transform("sum")
-            t["pct"] = t["n"] / t["N"]
+            t["pct"] = 100 * t["n"] / t["N"]
             t = t.rename(columns={"atypical": "atypical_flag"})
             gate.proportions("atypical_truth", t, estimate_cols=["pct"])
             tables.append("atypical_truth")
@@ -682,7 +683,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
             extra["atypical_truth"] = {"agreement": gate.scalar("atypical_truth_agreement", acc,
                                                                 len(j))}
     pct = share["pct"].iloc[0]
-    shown = "–" if pd.isna(pct) else f"{pct:.0%}"
+    shown = "–" if pd.isna(pct) else f"{pct / 100:.0%}"
     return Section(
         key="atypical",
         title={"en": "The atypical offender", "nl": "De atypische dader"},
@@ -718,7 +719,7 @@ def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
         d["label"] = [_label(str(v))[lang] for v in d["variable"]]
         subs = {k: _label(str(k))[lang] for k in d["subgroup"].unique()}
         d["who"] = d["subgroup"].map(subs)
-        d["pct100"] = 100 * d["pct"]
+        d["pct100"] = d["pct"]  # released tables hold percentages
         d["mark"] = np.where(d["pct"].isna(), palette.SUPPRESSED_MARK, "")
         y = alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360))
         color = alt.Color("who:N", title=None, legend=alt.Legend(labelLimit=400),
