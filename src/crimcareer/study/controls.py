@@ -595,6 +595,12 @@ def balance_shares(result: CohortResult) -> pd.DataFrame:
 
 
 # -- the whole step ----------------------------------------------------------------------------
+def _listed(items, word: str) -> str:
+    """'a, b of c' (Dutch lists join the last item with a word, not a comma)."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
 def _no_offenders(spec: StudySpec) -> str:
     t = spec.target
     what = ", ".join(t.offence_categories)
@@ -763,11 +769,13 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         f"{label}: personen met een meetellende zaak ({cats}"
         + (", binnenlands" if spec.target.domestic else "") +
         f") ingeschreven in {period}; de indexzaak is de eerste zo'n zaak naar pleegdatum. "
-        f"Criminele controles (CC): personen die nooit verdacht zijn van een zaak in "
-        f"{', '.join(spec.controls.exclude_categories)}, met een meetellende zaak van een andere "
-        f"categorie ingeschreven in {period}. Niet-criminele controles (NC): personen zonder enige "
-        f"zaak tot {_cutoff_text(result)}. Controles zijn {spec.controls.ratio}:1 gematcht op {exact} "
-        f"({spec.controls.method}), zonder teruglegging, in leven en woonachtig in Nederland op de "
+        f"Criminele controles (CC): personen die nooit verdacht zijn geweest van een zaak in de "
+        f"categorie {_listed(spec.controls.exclude_categories, 'of')}, met een meetellende zaak "
+        f"van een andere categorie ingeschreven in {period}. Niet-criminele controles (NC): "
+        f"personen zonder enige zaak tot {_cutoff_text(result)}. Controles zijn "
+        f"{spec.controls.ratio}:1 gematcht op {_listed(spec.controls.exact, 'en')} "
+        f"({'exact' if spec.controls.method == 'exact' else 'op propensityscore'}), zonder "
+        f"teruglegging, in leven en woonachtig in Nederland op de "
         f"indexdatum van de dader, die hun indexdatum wordt."
     )
     return Section(
