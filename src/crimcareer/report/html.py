@@ -422,6 +422,9 @@ def _text(para: str, lang: str, labels: dict[str, tuple[str, str]],
         para = explained(para, lang)
         para = re.sub(r"\bsex\b", "geslacht", para)
         para = _NUMBER_IN_TEXT.sub(_dutch_number, para)
+    else:
+        para = re.sub(r"(?<![\w.,])\d{5,}(?![\w]|[.,]\d)",
+                      lambda m: fmt_number(int(m.group(0)), 0, "en"), para)
     return para
 
 
@@ -432,6 +435,8 @@ def _dutch_number(m: re.Match) -> str:
     """An English-formatted number in Dutch prose in Dutch form (0.883 -> 0,883; 14,582 ->
     14.582); ambiguous forms (1.234) are left as they are."""
     tok = m.group(0)
+    if tok.isdigit():  # 10000 -> 10.000 (4 digits may be a year: left alone)
+        return fmt_number(int(tok), 0, "nl") if len(tok) >= 5 else tok
     if tok.count(".") > 1 and "," not in tok:
         return tok  # a version or Dutch thousands (1.234.567)
     if "," in tok and "." in tok:
