@@ -221,3 +221,9 @@ def test_solver_and_library_messages_go_to_the_log_not_the_screen(tmp_path, capf
     assert "HiGHS" not in err and "converge" not in err
     text = log.read_text()
     assert "HiGHS" in text and "RuntimeWarning: lbfgs failed to converge" in text
+
+
+def test_repair_into_the_data_folder_is_a_usage_error(tmp_path) -> None:
+    folder = write_small_registers(tmp_path / "reg")
+    text = _clean(_invoke("validate", folder, "--repair", "--out", folder), 2)
+    assert "another folder" in text

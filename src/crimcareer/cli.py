@@ -226,6 +226,9 @@ def validate(
         if repair:
             if out is None:
                 _fail("--repair needs --out FOLDER for the repaired copy", EXIT_USAGE)
+            if out.resolve() == data.resolve():
+                _fail("--out must be another folder than DATA (the input is never changed)",
+                      EXIT_USAGE)
             log = repair_folder(data, out)
             for entry in log:
                 typer.echo(str(entry))
