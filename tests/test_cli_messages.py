@@ -227,3 +227,16 @@ def test_repair_into_the_data_folder_is_a_usage_error(tmp_path) -> None:
     folder = write_small_registers(tmp_path / "reg")
     text = _clean(_invoke("validate", folder, "--repair", "--out", folder), 2)
     assert "another folder" in text
+
+
+def test_misspelt_columns_cbs_tables_and_unknown_codes_get_advice(tmp_path) -> None:
+    t = small_tables()
+    t["persons"] = t["persons"].rename(columns={"birth_date": "Birth_Date"})
+    t["cases"].loc[[0], "outcome"] = "veroordeling"
+    folder = write_tables(t, tmp_path / "reg", "csv")
+    text = _clean(_invoke("validate", folder), 1)
+    assert "persons.birth_date: missing column" in text and "the file has 'Birth_Date'" in text
+    assert "allowed: conviction" in text and "veroordeling" not in text
+    res = _invoke("run", SPEC, "--data", folder, "--out", tmp_path / "o", "--lang", "NL",
+                  "--engine", "DuckDB", "--memory-limit", "0GB")
+    assert res.exit_code == 2 and "--memory-limit" in res.output

@@ -70,7 +70,7 @@ _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB|K|M|G|T)
 def _memory_limit(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
-    if not _MEMORY.match(value):
+    if not _MEMORY.match(value) or float(re.match(r"\s*([\d.]+)", value).group(1)) <= 0:
         raise typer.BadParameter(
             f"{value!r} is not an amount of memory; write a number and a unit, e.g. 4GB or 500MB")
     return value.replace(" ", "")
@@ -277,10 +277,12 @@ def run(
     spec: Path = typer.Argument(..., help="Study spec TOML, e.g. studies/brede-blik.toml."),
     data: Path = typer.Option(..., "--data", help="Folder of contract tables."),
     out: Path = typer.Option(..., "--out", help="Output folder (report.html, tables/, ...)."),
-    engine: EngineName = typer.Option(EngineName.duckdb, "--engine", help="Engine to run on."),
-    lang: Lang = typer.Option(Lang.en, "--lang", help="Report language."),
+    engine: EngineName = typer.Option(EngineName.duckdb, "--engine", case_sensitive=False,
+                                      help="Engine to run on."),
+    lang: Lang = typer.Option(Lang.en, "--lang", case_sensitive=False, help="Report language."),
     mode: Mode = typer.Option(
-        Mode.strict, "--mode", help="strict: refuse bad input; repair: drop and log bad rows."
+        Mode.strict, "--mode", case_sensitive=False,
+        help="strict: refuse bad input; repair: drop and log bad rows."
     ),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", callback=_memory_limit,
@@ -437,8 +439,9 @@ def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for population and study."),
     persons: int = typer.Option(1_000_000, "--persons", "-n", min=100, help="Number of persons."),
     seed: int = typer.Option(1, "--seed", help="Random seed."),
-    engine: EngineName = typer.Option(EngineName.duckdb, "--engine", help="Engine to run on."),
-    lang: Lang = typer.Option(Lang.en, "--lang", help="Report language."),
+    engine: EngineName = typer.Option(EngineName.duckdb, "--engine", case_sensitive=False,
+                                      help="Engine to run on."),
+    lang: Lang = typer.Option(Lang.en, "--lang", case_sensitive=False, help="Report language."),
     debug: bool = _debug_option(),
 ) -> None:
     """Generate a synthetic population, validate it, run the flagship study and write the report."""

@@ -647,10 +647,14 @@ class _Checker:
             if st.rows == 0 and name in NOT_EMPTY:
                 violations.append(Violation(name, "", EMPTY_TABLE, 0, []))
             for c in st.missing:
-                violations.append(Violation(name, c, MISSING_COLUMN, st.rows, []))
+                violations.append(Violation(name, c, MISSING_COLUMN, st.rows, [],
+                                            hint=_missing_column_hint(c, st)))
             for v in self._count(name, self.rules(name) + self.notes_rules(name)):
                 if v.rule == UNPARSEABLE_DATE:
                     v.hint = self._date_hint(name, v.column)
+                elif v.rule == UNKNOWN_CODE:
+                    codes = contract.TABLES[name].column(v.column).codes
+                    v.hint = "allowed: " + ", ".join(codes) if codes else ""
                 (notes if v.rule == UNREGISTERED_ALTER else violations).append(v)
         return ValidationReport(violations, notes)
 
@@ -759,6 +763,17 @@ class _Checker:
             shutil.copyfile(meta, out / "meta.json")
         self.last_log = log
         return log
+
+
+def _missing_column_hint(column: str, st: "_Staged") -> str:
+    """What a missing column probably is: another spelling, or a CBS table not yet converted."""
+    present = {c.lower(): c for c in st.types}
+    if column.lower() in present:
+        return f"the file has '{present[column.lower()]}': column names must be written exactly so"
+    if "rinpersoon" in present:
+        return ("this looks like a CBS table (RINPERSOON): convert it to the contract with "
+                "crimcareer.adapters.cbs first")
+    return ""
 
 
 def _header_problem(path: Path) -> bool:
