@@ -601,6 +601,14 @@ def _listed(items, word: str) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
+def require_offenders(result: "CohortResult", spec: StudySpec) -> None:
+    """Refuse (StudyError, in plain words) a cohort without any offender: a study of nobody
+    cannot be run (the library's study_cohort returns such an empty cohort; run_study stops)."""
+    frame = result.frame
+    if frame.empty or not (frame["group"] == TARGET_GROUP).any():
+        raise StudyError(_no_offenders(spec))
+
+
 def _no_offenders(spec: StudySpec) -> str:
     t = spec.target
     what = ", ".join(t.offence_categories)
@@ -618,8 +626,6 @@ def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResul
     dj = d.join(attrs, d.person_id == attrs.person_id).select(
         d, *[attrs[c] for c in attrs.columns if c != "person_id"])
     off = engine.to_pandas(dj).sort_values("person_id", kind="stable").reset_index(drop=True)
-    if off.empty:
-        raise StudyError(_no_offenders(spec))
     for col in ("index_date", "birth_date", "death_date", "emigration_date"):
         off[col] = pd.to_datetime(off[col])
 

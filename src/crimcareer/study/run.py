@@ -118,9 +118,10 @@ class _Context:
 
 def _cohort_step(c: _Context) -> list[Section]:
     from crimcareer.study.cohort import study_cohort
-    from crimcareer.study.controls import cohort_section
+    from crimcareer.study.controls import cohort_section, require_offenders
 
     c.cohort = study_cohort(c.reg, c.spec, c.engine)
+    require_offenders(c.cohort, c.spec)  # no offenders in the period: a plain StudyError
     c.cohort.frame.to_parquet(c.out / "internal" / "cohort.parquet", index=False)
     sections = [cohort_section(c.cohort, c.gate, c.spec, c.out)]
     _pin_group_sizes(c.gate, c.cohort.frame)
