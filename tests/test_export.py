@@ -93,3 +93,17 @@ def test_every_results_json_key_is_documented(run_nl) -> None:
             for sub in value:
                 if not re.fullmatch(r"DSE|CC|NC|\d{4}", sub):
                     assert f"{key}.{sub}" in doc or f".{sub}" in doc, f"{key}.{sub}"
+
+
+def test_the_dutch_report_has_no_english_words(run_nl) -> None:
+    import html as _html
+
+    doc = (run_nl / "report.html").read_text(encoding="utf-8")
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", doc)  # figure axes and legends
+    body = re.sub(r"<style.*?</style>|<svg.*?</svg>", " ", doc, flags=re.S)
+    words = _html.unescape(re.sub(r"<[^>]+>", " ", body) + " " + " ".join(texts))
+    english = r"\b(the|and|with|persons?|share|withheld|suppressed|offenders?|group|years?|" \
+              r"at risk|follow-up|cut-off|fewer|below|numerator|denominator|Male|Female|" \
+              r"Reoffended|Age|Cases|Generated|mean|estimate)\b"
+    found = sorted(set(re.findall(english, words)))
+    assert found == [], found
