@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from crimcareer.disclosure import (SUPPRESSED, Gate, PersonLevelError, Rules, audit_output,
                                    magnitude_reason, merged_bins, proportion_reasons)
-from crimcareer.disclosure_ledger import Cell, Ledger
+from crimcareer.disclosure.ledger import Cell, Ledger
 from crimcareer.study.spec import DisclosureSpec
 
 

@@ -15,6 +15,7 @@ from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine
 from crimcareer.study import probation as PR
 from crimcareer.study.spec import default_spec_path, load_spec
+from crimcareer.study.withheld import drop_primary
 
 D = dt.date
 
@@ -242,8 +243,32 @@ def test_probation_section(engine, spec, big, tmp_path):
     cov = gate.tables["probation_coverage"]
     assert set(cov[cov.kind == "repeat"].breakdown) == {"all"}
     assert {"sex", "age_group"} <= set(cov[cov.kind == "index"].breakdown)
-    # every declared relation refers to released cells and holds on the data
-    assert len(gate.ledger.relations) > 20 and not gate.ledger.pending and not gate.ledger.rejected
+    # no hand declarations: the only relations are the gate's own n + (N - n) = N per row
+    assert not gate.ledger.pending and not gate.ledger.rejected
+    assert {r.why for r in gate.ledger.relations} <= {"n + (N - n) = N"}
+    # the gate knows the persons behind every count: one case per person, the right sizes
+    for name in ("probation_coverage", "probation_coverage_by_year", "probation_advice_type"):
+        df = gate.tables[name]
+        assert len(df) and len([r for r in gate._members if r[0] == name and r[2] == "N"]) == len(df)
+        assert not df["suppressed"].str.contains("below").any()  # left out, not blank
+    for ref, m in gate._members.items():
+        c = gate.ledger.cells.get(ref)
+        if ref[0].startswith("probation") and c is not None:
+            assert len(m) == c.value, ref
+    rep = slow[slow.kind == "repeat"]  # repeat cases count persons (each one's first)
+    assert rep.person_id.nunique() < len(rep)
+    assert len(gate._members[("probation_coverage", "DSE|repeat|all|all|requested", "N")]) \
+        == rep.person_id.nunique()
+    assert {r[1] for r in gate._sums if r[0] == "probation_days"}
+    assert {s.variable for r, s in gate._sums.items() if r[0] == "probation_days"} >= {
+        "days_to_request_index_case", "days_to_delivery_index_case"}
+    counts, sums, _ = gate.membership_failures()
+    assert not counts and not sums
+    # the year axis does not end at a year of fewer than 10 cases
+    yr = gate.tables["probation_coverage_by_year"]
+    for (g, k), t in yr.groupby(["group", "kind"]):
+        ends = t[t.year.isin([t.year.min(), t.year.max()])]
+        assert (ends.N.dropna() >= 10).all()
     gate.finalise()
     assert (tmp_path / sec.figures[0].file).exists()
     missing = pd.read_csv(tmp_path / "internal" / "missing_advice.csv")
@@ -257,3 +282,33 @@ def test_probation_section_without_table(engine, spec, data, tmp_path):
     sec = PR.probation_section(reg, cohort, Gate(), spec, engine, tmp_path)
     assert "not available" in sec.text["en"] and sec.extra["probation"]["available"] is False
     assert not sec.tables
+
+
+def test_year_rows_left_out_cannot_be_recovered_from_the_total():
+    """Years partition the total: a year of 4 index cases left out would follow from the total
+    minus the released years. With the section's members the gate withholds a cell."""
+    rng = np.random.default_rng(3)
+    years = np.repeat([2010, 2011, 2012, 2013], [40, 4, 50, 60])
+    n = len(years)
+    cases = pd.DataFrame({"person_id": [f"P{i:03d}" for i in range(n)], "group": "DSE",
+                          "kind": "index", "case_id": [f"C{i:03d}" for i in range(n)],
+                          "offence_date": pd.NaT, "year": years, "all": "all",
+                          "requested": True, "delivered": rng.random(n) < 0.5})
+    gate = Gate()
+    total, tm = PR.coverage_table(cases, ["all"], with_members=True)
+    by_year, ym = PR.coverage_table(cases, ["year"], with_members=True)
+    by_year, ym = PR.trim_years(by_year, ym, 10)
+    by_year, ym = drop_primary(by_year, ym, gate.rules)
+    assert 2011 not in set(by_year.year)  # left out, not blank
+    raw = total[total.measure == "requested"].N.iloc[0] - by_year[by_year.measure == "requested"].N.sum()
+    assert raw == 4  # the attack on the unprotected release
+    t = gate.proportions("probation_coverage", total.rename(columns={"all": "level"}),
+                         estimate_cols=["pct"], key_cols=["group", "kind", "level", "measure"],
+                         members=tm)
+    y = gate.proportions("probation_coverage_by_year", by_year, estimate_cols=["pct"],
+                         key_cols=["group", "kind", "year", "measure"], members=ym)
+    for m in ("requested", "delivered"):
+        tot = t[t.measure == m].N.iloc[0]
+        rest = y[y.measure == m].N
+        assert pd.isna(tot) or rest.isna().any(), "total minus the released years gives 4 persons"
+    assert not gate.membership_failures()[0]

@@ -161,7 +161,8 @@ def _released(df: pd.DataFrame, variable: str, group: str, col: str) -> float | 
 def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, spec: StudySpec,
                     out_dir: str | Path) -> Section:
     """The careers section: shares and means per group and offence categories around the index date."""
-    from crimcareer.study.compare import blank_tests_of_suppressed, three_group_table
+    from crimcareer.study.compare import (blank_tests_of_suppressed, three_group_ids,
+                                          three_group_members, three_group_table)
 
     f = _career_frame(cohort, features)
     binary = [v for v in CAREER_BINARY if v in f.columns]
@@ -172,26 +173,26 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
     keys = ["variable", "group"]  # ledger cell keys "variable|group"
     shares = blank_tests_of_suppressed(gate.proportions(
         "careers_shares", bin_tab, estimate_cols=["pct", "ci_low", "ci_high", "p_value"],
-        key_cols=keys))
+        key_cols=keys, members=three_group_members(cohort, f, bin_tab)))
 
-    cont_tab = _offenders_only(tab[tab["kind"] == "continuous"])
-    values = [f.loc[f["group"] == g, v].astype(float).to_numpy()
-              for v, g in zip(cont_tab["variable"], cont_tab["group"])]
+    cont_tab = _offenders_only(tab[tab["kind"] == "continuous"]).reset_index(drop=True)
+    ids, values = three_group_ids(cohort, f, cont_tab)
     means = gate.magnitudes(
         "careers_means",
         cont_tab[["variable", "group", "N", "mean", "sd", "p_value"]],  # Kruskal-Wallis p
-        values, stat_cols=("N", "mean", "sd", "p_value"))
+        values, stat_cols=("N", "mean", "sd", "p_value"), ids=ids)
     blank_tests_of_suppressed(means)
 
     cat_cols = [c for c in f.columns if c.startswith(("before_", "after_"))]
     for c in cat_cols:
         f[c + "_any"] = (f[c].astype(float) > 0).astype(float)
     cats = three_group_table(cohort, f, spec, binary=[c + "_any" for c in cat_cols], continuous=[])
-    cats = cats.drop(columns=["kind", "mean", "sd"])
+    cats = cats.drop(columns=["kind", "mean", "sd"]).reset_index(drop=True)
     cats["variable"] = cats["variable"].str.removesuffix("_any")
     blank_tests_of_suppressed(gate.proportions(
-        "careers_categories", cats.reset_index(drop=True),
-        estimate_cols=["pct", "ci_low", "ci_high", "p_value"], key_cols=keys))
+        "careers_categories", cats,
+        estimate_cols=["pct", "ci_low", "ci_high", "p_value"], key_cols=keys,
+        members=three_group_members(cohort, f, cats, {c: c + "_any" for c in cat_cols})))
 
     def share(var: str) -> float | None:
         v = _released(shares, var, "DSE", "pct")
@@ -208,7 +209,8 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
         m = f.loc[f["group"] == "DSE", "male"].dropna().astype(float)
         b7 = pd.DataFrame({"variable": ["male"], "group": ["DSE"], "n": [int(m.sum())],
                            "N": [len(m)], "pct": [100 * m.mean() if len(m) else np.nan]})
-        b7 = gate.proportions("careers_male", b7, estimate_cols=["pct"], key_cols=keys)
+        b7 = gate.proportions("careers_male", b7, estimate_cols=["pct"], key_cols=keys,
+                              members=three_group_members(cohort, f, b7))
         v = _released(b7, "male", "DSE", "pct")
         headline["B7"] = {"DSE": None if v is None else v / 100.0}
         extra_tables = ["careers_male"]

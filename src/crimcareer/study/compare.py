@@ -169,6 +169,52 @@ def three_group_table(cohort: pd.DataFrame | None, features: pd.DataFrame, spec:
     return pd.DataFrame(rows, columns=cols)
 
 
+def three_group_members(cohort: pd.DataFrame | None, features: pd.DataFrame,
+                        table: pd.DataFrame, column_of: dict[str, str] | None = None
+                        ) -> dict[str, list[np.ndarray]]:
+    """The persons behind each row of a :func:`three_group_table` (binary rows): ``N`` the
+    group's persons with a known value, ``n`` those with the trait (for ``Gate.proportions``).
+    ``column_of`` maps a row's variable to its feature column when they differ."""
+    f = _with_group(cohort, features)
+    n_ids, N_ids = [], []
+    for var, g in zip(table["variable"], table["group"]):
+        col = (column_of or {}).get(var, var)
+        sub = f.loc[f["group"] == g, ["person_id", col]].dropna()
+        N_ids.append(sub["person_id"].to_numpy())
+        n_ids.append(sub.loc[sub[col].astype(float) == 1, "person_id"].to_numpy())
+    return {"n": n_ids, "N": N_ids}
+
+
+def three_group_ids(cohort: pd.DataFrame | None, features: pd.DataFrame,
+                    table: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per row of a table of means (variable, group): (person ids, values) with a known value
+    (for ``Gate.magnitudes``)."""
+    f = _with_group(cohort, features)
+    ids, vals = [], []
+    for var, g in zip(table["variable"], table["group"]):
+        sub = f.loc[f["group"] == g, ["person_id", var]].dropna()
+        ids.append(sub["person_id"].to_numpy())
+        vals.append(sub[var].astype(float).to_numpy())
+    return ids, vals
+
+
+def odds_ratio_members(cohort: pd.DataFrame | None, features: pd.DataFrame,
+                       table: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+    """The persons behind each row of :func:`pairwise_odds_ratios`: ``n`` the smallest cell of
+    the 2x2 table, ``N`` the smaller group (persons with a known value)."""
+    f = _with_group(cohort, features)
+    n_ids, N_ids = [], []
+    for var, comp in zip(table["variable"], table["comparison"]):
+        target, other = comp.split(" vs ")
+        x = f.loc[f["group"] == target, ["person_id", var]].dropna()
+        y = f.loc[f["group"] == other, ["person_id", var]].dropna()
+        cells = [x.loc[x[var].astype(float) == 1, "person_id"], x.loc[x[var].astype(float) != 1, "person_id"],
+                 y.loc[y[var].astype(float) == 1, "person_id"], y.loc[y[var].astype(float) != 1, "person_id"]]
+        n_ids.append(min(cells, key=len).to_numpy())
+        N_ids.append((x if len(x) <= len(y) else y)["person_id"].to_numpy())
+    return {"n": n_ids, "N": N_ids}
+
+
 def blank_tests_of_suppressed(released: pd.DataFrame, by: str = "variable",
                               cols: tuple[str, ...] = ("p_value",)) -> pd.DataFrame:
     """Blank a variable's test over the groups when any of its cells was suppressed (in place).

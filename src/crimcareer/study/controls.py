@@ -574,6 +574,24 @@ def balance_table(frame: pd.DataFrame, pool_stats: dict[str, pd.DataFrame]) -> p
     return pd.DataFrame(rows)
 
 
+def balance_share_members(frame: pd.DataFrame, shares: pd.DataFrame) -> dict[str, list]:
+    """The persons behind each row of :func:`balance_shares` (None for the whole pool: a
+    population-wide count, left to declared relations)."""
+    n_ids: list = []
+    N_ids: list = []
+    for g, var, sample in zip(shares["group"], shares["variable"], shares["sample"]):
+        if sample == "pool":
+            n_ids.append(None)
+            N_ids.append(None)
+            continue
+        part = frame[frame.group == (TARGET_GROUP if sample == TARGET_GROUP else g)]
+        v = balance_values(part)[var]
+        known = v.notna().to_numpy()
+        N_ids.append(part["person_id"].to_numpy()[known])
+        n_ids.append(part["person_id"].to_numpy()[known & (v == 1).to_numpy()])
+    return {"n": n_ids, "N": N_ids}
+
+
 def balance_shares(result: CohortResult) -> pd.DataFrame:
     """Binary balance variables in long form, per control group and variable: rows for the
     offenders, the whole pool and the matched controls with persons n (trait) and N (known),
@@ -721,8 +739,10 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         "pool_size": [int(result.pool_sizes.get(g, 0)) for g in groups],
     })
     sizes["N"] = sizes["n"]  # a count table: each cell is its own denominator
+    group_ids = [frame.loc[frame.group == g, "person_id"].to_numpy() for g in groups]
     sizes_rel = gate.proportions("cohort_groups", sizes[["group", "n", "N", "pool_size"]],
-                                 estimate_cols=["pool_size"])
+                                 estimate_cols=["pool_size"],
+                                 members={"n": group_ids, "N": group_ids})
 
     um = pd.DataFrame({
         "group": list(spec.controls.groups),
@@ -730,7 +750,11 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         "N": n_dse,
     })
     um["pct"] = np.where(um["N"] > 0, 100 * um["n"] / um["N"].where(um["N"] > 0, 1), np.nan)
-    um_rel = gate.proportions("cohort_unmatched", um, estimate_cols=["pct"])
+    offenders = frame.loc[frame.group == TARGET_GROUP, "person_id"]
+    um_ids = [offenders[~offenders.isin(frame.loc[frame.group == g, "matched_to"])].to_numpy()
+              for g in spec.controls.groups]
+    um_rel = gate.proportions("cohort_unmatched", um, estimate_cols=["pct"],
+                              members={"n": um_ids, "N": [offenders.to_numpy()] * len(um)})
 
     shares = balance_shares(result)
     # An offenders' share that is withheld must not be recoverable from an SMD next to it.
@@ -741,7 +765,8 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
     hide = shares.set_index(["group", "variable"]).index.isin(list(bad_dse.itertuples(index=False)))
     shares.loc[hide, "smd"] = np.nan
     gate.proportions("cohort_balance_shares", shares, estimate_cols=["pct", "smd"],
-                     key_cols=["group", "variable", "sample"])
+                     key_cols=["group", "variable", "sample"],
+                     members=balance_share_members(frame, shares))
 
     bal = result.balance[~result.balance.variable.isin(_BINARY)].reset_index(drop=True)
     dse_values = balance_values(frame[frame.group == TARGET_GROUP])

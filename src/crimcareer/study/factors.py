@@ -206,7 +206,8 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
                     out_dir: str | Path) -> Section:
     """The risk-factor section: three-group table, odds ratios, DSE-vs-CC logit, bar chart."""
     from crimcareer.study.compare import (blank_tests_of_suppressed, logistic_dse_vs_cc,
-                                          pairwise_odds_ratios, three_group_table)
+                                          odds_ratio_members, pairwise_odds_ratios,
+                                          three_group_members, three_group_table)
 
     f = features.copy()
     if "group" not in f.columns:
@@ -217,27 +218,26 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
     keys = ["variable", "group"]  # ledger cell keys "variable|group"
     released = gate.proportions("factors_three_group", tab,
                                 estimate_cols=["pct", "ci_low", "ci_high", "p_value"],
-                                key_cols=keys)
+                                key_cols=keys, members=three_group_members(cohort, f, tab))
     blank_tests_of_suppressed(released)
-    if "careers_male" in gate.tables and hasattr(gate, "declare_equal"):
-        for col in ("n", "N"):  # the same persons as the careers section's B7 table
-            gate.declare_equal(("careers_male", "male|DSE", col),
-                               ("factors_three_group", "male|DSE", col), "male offenders")
 
     tables = ["factors_three_group"]
     if "skq_observable" in f.columns and "skq_by_23" in variables:
         # B6's denominator excludes persons not yet 23 at the cut-off: report how many.
         f["skq_not_observable"] = ~f["skq_observable"].astype(bool)
         nobs = three_group_table(cohort, f, spec, binary=["skq_not_observable"], continuous=[])
+        nobs = nobs.drop(columns=["kind", "mean", "sd"]).reset_index(drop=True)
         blank_tests_of_suppressed(gate.proportions(
-            "factors_skq_not_observable", nobs.drop(columns=["kind", "mean", "sd"]),
-            estimate_cols=["pct", "ci_low", "ci_high", "p_value"], key_cols=keys))
+            "factors_skq_not_observable", nobs,
+            estimate_cols=["pct", "ci_low", "ci_high", "p_value"], key_cols=keys,
+            members=three_group_members(cohort, f, nobs)))
         tables.append("factors_skq_not_observable")
 
     ors = pairwise_odds_ratios(f, spec, variables=variables)
     gate.proportions("factors_odds_ratios", ors,
                      estimate_cols=["odds_ratio", "ci_low", "ci_high", "p_value"],
-                     key_cols=["variable", "comparison"])
+                     key_cols=["variable", "comparison"],
+                     members=odds_ratio_members(cohort, f, ors))
     # later (secondary) suppressions are applied in place: blank the tests of those too
     blank_tests_of_suppressed(released)
 

@@ -9,6 +9,10 @@ Cases monitored (all cohort-sized, built as Ibis expressions and fetched once):
 - repeat trafficking cases: later counted cases of DSE offenders in ``spec.careers.trafficking_categories``
   with an offence date after the index date.
 
+The released tables count persons (one case per person and kind: the index case, and each
+offender's first repeat case), and pass those persons to the gate (members=, ids=), which derives
+how the tables relate; the internal list keeps every monitored case.
+
 A case counts as *requested* when any advice row for it has a request date (or a delivery date),
 *delivered* when any row has a delivery date. Days are counted from the case's registration date
 (null when the case has no registration date). Coverage is released by year of registration (else
@@ -19,8 +23,6 @@ without a (delivered) advice goes only to OUT/internal/missing_advice.csv.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
-
 import altair as alt
 import ibis
 import ibis.expr.types as ir
@@ -34,6 +36,7 @@ from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.withheld import drop_primary
 
 AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
 MEASURES = ("requested", "delivered")
@@ -133,10 +136,14 @@ def age_group(age: pd.Series) -> pd.Series:
     return out
 
 
-def coverage_table(cases: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Requested and delivered shares with Wilson 95% CIs per group x kind x `by` (long form, n/N)."""
+def coverage_table(cases: pd.DataFrame, by: list[str], with_members: bool = False):
+    """Requested and delivered shares with Wilson 95% CIs per group x kind x `by` (long form, n/N).
+
+    ``with_members``: also return the gate's ``members`` (``(frame, members)``): per row the
+    persons (``person_id``) of the counted cases; the caller passes one case per person."""
     keys = ["group", "kind", *by]
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for key, g in cases.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         N = int(g["case_id"].nunique())
@@ -145,68 +152,84 @@ def coverage_table(cases: pd.DataFrame, by: list[str]) -> pd.DataFrame:
             lo, hi = proportion_confint(n, N, method="wilson") if N else (np.nan, np.nan)
             rows.append({**dict(zip(keys, key)), "measure": measure, "n": n, "N": N,
                          "pct": 100 * n / N if N else np.nan, "ci_low": 100 * lo, "ci_high": 100 * hi})
-    return pd.DataFrame(rows)
+            if with_members:
+                members["n"].append(g.loc[g[measure], "person_id"].to_numpy(dtype=object))
+                members["N"].append(g["person_id"].to_numpy(dtype=object))
+    out = pd.DataFrame(rows)
+    return (out, members) if with_members else out
 
 
-def _days_table(cases: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
-    rows, values = [], []
+def one_case_per_person(cases: pd.DataFrame) -> pd.DataFrame:
+    """The released tables count persons: each person's index case (one per person by
+    construction) and, of the later (repeat) trafficking cases, each offender's first (by
+    offence date, then case id). All monitored cases still go to the internal list."""
+    rep = cases["kind"] == "repeat"
+    first = (cases[rep].sort_values(["person_id", "offence_date", "case_id"], na_position="last")
+             .drop_duplicates(["group", "person_id"]))
+    out = pd.concat([cases[~rep], first]).sort_index()
+    dup = out.duplicated(["group", "kind", "person_id"])
+    if dup.any():
+        raise ValueError(f"probation: {int(dup.sum())} persons with more than one index case")
+    return out
+
+
+def trim_years(by_year: pd.DataFrame, members: dict[str, list], k: int
+               ) -> tuple[pd.DataFrame, dict[str, list]]:
+    """Drop the first and last years of each group x kind while they hold fewer than k cases
+    (persons), so the year axis does not end at a year reached by a few persons."""
+    keep = np.ones(len(by_year), dtype=bool)
+    for _, g in by_year.groupby(["group", "kind"], sort=False):
+        years = sorted(g["year"].unique())
+        N = g.groupby("year")["N"].first()
+        lo, hi = 0, len(years)
+        while lo < hi and N[years[lo]] < k:
+            lo += 1
+        while hi > lo and N[years[hi - 1]] < k:
+            hi -= 1
+        drop = set(years[:lo]) | set(years[hi:])
+        keep[by_year.index.get_indexer(g.index[g["year"].isin(drop)])] = False
+    out = by_year[keep].reset_index(drop=True)
+    return out, {c: [v for v, ok in zip(vals, keep) if ok] for c, vals in members.items()}
+
+
+def _days_table(cases: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
+    """Days to request / delivery per group x kind: the table, each row's values and persons.
+    ``variable`` names the per-person quantity (days on the index case, on the first repeat
+    case) so that the gate relates rows summing the same persons' values."""
+    rows, values, ids = [], [], []
     for (group, kind), g in cases.groupby(["group", "kind"], sort=True):
         for col in ("days_to_request", "days_to_delivery"):
-            v = g[col].dropna().to_numpy(float)
-            rows.append({"group": group, "kind": kind, "measure": col, "persons": len(v),
+            ok = g[col].notna()
+            v = g.loc[ok, col].to_numpy(float)
+            rows.append({"group": group, "kind": kind, "measure": col,
+                         "variable": f"{col}_{kind}_case", "persons": len(v),
                          "mean": v.mean() if len(v) else np.nan,
                          "sd": v.std(ddof=1) if len(v) > 1 else np.nan})
             values.append(v)
-    return pd.DataFrame(rows), values
+            ids.append(g.loc[ok, "person_id"].to_numpy(dtype=object))
+    return pd.DataFrame(rows), values, ids
 
 
-def _advice_type_table(cases: pd.DataFrame) -> pd.DataFrame:
+def _advice_type_table(cases: pd.DataFrame, with_members: bool = False):
     d = cases[cases["delivered"]]
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for (group, kind), g in d.groupby(["group", "kind"], sort=True):
         N = len(g)
-        for adv, n in g["advice"].fillna("unknown").value_counts().sort_index().items():
+        adv_all = g["advice"].fillna("unknown")
+        for adv, n in adv_all.value_counts().sort_index().items():
             rows.append({"group": group, "kind": kind, "advice": adv, "n": int(n), "N": N,
                          "pct": 100 * n / N})
-    return pd.DataFrame(rows, columns=["group", "kind", "advice", "n", "N", "pct"])
+            if with_members:
+                members["n"].append(g.loc[adv_all == adv, "person_id"].to_numpy(dtype=object))
+                members["N"].append(g["person_id"].to_numpy(dtype=object))
+    out = pd.DataFrame(rows, columns=["group", "kind", "advice", "n", "N", "pct"])
+    return (out, members) if with_members else out
 
 
 COVERAGE_KEYS = ["group", "kind", "breakdown", "level", "measure"]
 YEAR_KEYS = ["group", "kind", "year", "measure"]
 ADVICE_KEYS = ["group", "kind", "advice"]
-
-
-def _ref(table: str, values: Iterable, col: str) -> tuple[str, str, str]:
-    """A ledger cell reference: the gate keys rows by their key columns joined with '|'."""
-    return (table, "|".join("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                            for v in values), col)
-
-
-def _declare_probation_relations(gate: Gate, overall: pd.DataFrame, by_year: pd.DataFrame,
-                                 advice_types: pd.DataFrame) -> None:
-    """Tell the gate's ledger which released counts add up to which (so differencing is audited)."""
-    cov = "probation_coverage"
-    for (g, k), _ in overall.groupby(["group", "kind"], sort=True):
-        for m in MEASURES:
-            for col in ("n", "N"):
-                total = _ref(cov, (g, k, "all", "all", m), col)
-                for breakdown in ("sex", "age_group"):
-                    lv = overall[(overall.group == g) & (overall.kind == k) & (overall.breakdown == breakdown)
-                                 & (overall.measure == m)]["level"]
-                    if lv.empty:
-                        continue
-                    gate.declare_total(total, [_ref(cov, (g, k, breakdown, x, m), col) for x in lv],
-                                       f"{breakdown} groups add up to all ({g}, {k}, {m}, {col})")
-                yr = by_year[(by_year.group == g) & (by_year.kind == k) & (by_year.measure == m)]["year"]
-                gate.declare_total(total, [_ref("probation_coverage_by_year", (g, k, y, m), col) for y in yr],
-                                   f"years add up to all ({g}, {k}, {m}, {col})")
-        gate.declare_equal(_ref(cov, (g, k, "all", "all", "requested"), "N"),
-                           _ref(cov, (g, k, "all", "all", "delivered"), "N"), "same cases")
-        a = advice_types[(advice_types.group == g) & (advice_types.kind == k)]
-        if len(a):
-            gate.declare_equal(_ref("probation_advice_type", (g, k, a["advice"].iloc[0]), "N"),
-                               _ref(cov, (g, k, "all", "all", "delivered"), "n"),
-                               "advice types are counted among delivered advices")
 
 
 def _share(df: pd.DataFrame, **where) -> float | None:
@@ -245,28 +268,51 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
     cases["sex"] = cases["sex"].fillna("unknown")
     cases["all"] = "all"
 
-    parts = []
+    # Every released count counts persons: one case per person and kind (see
+    # one_case_per_person), so the persons behind a count are the person_id of its cases. The
+    # gate gets them (members=, ids=) and derives every relation with the other tables and
+    # sections itself (sex, age and year rows add up to the total, requested and delivered
+    # share their N, advice types are counted among the delivered): no declarations needed.
+    all_cases = cases
+    cases = one_case_per_person(cases)
+    k = gate.rules.min_persons
+    parts, cov_members = [], {"n": [], "N": []}
     for breakdown in ("all", "sex", "age_group"):
         # repeat cases are few: only their total (and years) are released, so that small sex or
         # age cells do not force the total itself into secondary suppression
         sub = cases if breakdown == "all" else cases[cases["kind"] == "index"]
-        t = coverage_table(sub, [breakdown]).rename(columns={breakdown: "level"})
+        t, m = coverage_table(sub, [breakdown], with_members=True)
+        t = t.rename(columns={breakdown: "level"})
         t.insert(2, "breakdown", breakdown)
         parts.append(t)
+        for c in cov_members:
+            cov_members[c] += m[c]
     overall = pd.concat(parts, ignore_index=True)
+    overall, cov_members = drop_primary(overall, cov_members, gate.rules)
     overall["target_pct"] = 100 * target
-    by_year = coverage_table(cases, ["year"])
+    by_year, year_members = coverage_table(cases, ["year"], with_members=True)
+    by_year, year_members = trim_years(by_year, year_members, k)
+    by_year, year_members = drop_primary(by_year, year_members, gate.rules)
     by_year["target_pct"] = 100 * target
-    advice_types = _advice_type_table(cases)
-    _declare_probation_relations(gate, overall, by_year, advice_types)
+    advice_types, advice_members = _advice_type_table(cases, with_members=True)
+    advice_types, advice_members = drop_primary(advice_types, advice_members, gate.rules)
     rel_cov = gate.proportions("probation_coverage", overall, estimate_cols=["pct", "ci_low", "ci_high"],
-                               key_cols=COVERAGE_KEYS)
+                               key_cols=COVERAGE_KEYS, members=cov_members)
     rel_year = gate.proportions("probation_coverage_by_year", by_year,
-                                estimate_cols=["pct", "ci_low", "ci_high"], key_cols=YEAR_KEYS)
-    days, values = _days_table(cases)
-    gate.magnitudes("probation_days", days, values, stat_cols=("persons", "mean", "sd"))
+                                estimate_cols=["pct", "ci_low", "ci_high"], key_cols=YEAR_KEYS,
+                                members=year_members)
+    days, values, day_ids = _days_table(cases)
+    # rows of fewer than k persons are left out too (their reason would bound the count)
+    few = [len(v) < k for v in values]
+    days = days[[not f for f in few]].reset_index(drop=True)
+    values = [v for v, f in zip(values, few) if not f]
+    day_ids = [i for i, f in zip(day_ids, few) if not f]
+    gate.magnitudes("probation_days", days, values, stat_cols=("persons", "mean", "sd"),
+                    ids=day_ids, variable_col="variable")
+    # advice types partition the delivered advices: membership shows it (partition_by is gone:
+    # rows left out by drop_primary would make it false)
     gate.proportions("probation_advice_type", advice_types, estimate_cols=["pct"],
-                     key_cols=ADVICE_KEYS, partition_by=["group", "kind"])
+                     key_cols=ADVICE_KEYS, members=advice_members)
 
     figures = []
     plot = rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].dropna(subset=["pct"])
@@ -297,7 +343,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
              "nl": "Reclasseringsadvies aangevraagd en uitgebracht per jaar (DSE-indexzaken)"},
             ["probation_coverage_by_year"]))
 
-    missing = cases[~cases["requested"] | ~cases["delivered"]][
+    missing = all_cases[~all_cases["requested"] | ~all_cases["delivered"]][
         ["person_id", "group", "kind", "case_id", "offence_date", "registration_date", "requested",
          "delivered", "requested_date"]].sort_values(["group", "kind", "person_id", "case_id"])
     internal = out_dir / "internal"
@@ -328,11 +374,13 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"requested for {pct(req)} and delivered for {pct(dlv)} of the index cases; this "
                f"{gap_en} the target of {100 * target:.0f}%. For criminal controls (their first counted "
                f"case registered in the study period) the shares are {pct(extra['probation']['cc']['requested'])} "
-               f"and {pct(extra['probation']['cc']['delivered'])}; for later (repeat) trafficking cases "
-               f"of the offenders {pct(extra['probation']['repeat']['requested'])} and "
+               f"and {pct(extra['probation']['cc']['delivered'])}; for each offender's first later (repeat) "
+               f"trafficking case {pct(extra['probation']['repeat']['requested'])} and "
                f"{pct(extra['probation']['repeat']['delivered'])}. Days are counted from the case's "
-               f"registration date. Coverage is shown by year of registration, sex and age group; cells "
-               f"with fewer than {gate.rules.min_persons} cases (or missing advices) are suppressed. The "
+               f"registration date. Coverage is shown by year of registration, sex and age group; groups "
+               f"with fewer than {gate.rules.min_persons} cases (or missing advices) are left out, and "
+               f"cells that would give them away are suppressed. Repeat cases count each offender "
+               f"once (the first). The "
                f"list of cases without an advice stays in the secure environment."),
         "nl": (f"Voor de indexzaak van elke {spec.target.label}-dader is nagegaan of de reclassering om een "
                f"advies is gevraagd en of zij dat heeft uitgebracht. Een reclasseringsadvies werd "
@@ -340,11 +388,13 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"{gap_nl} het doel van {100 * target:.0f}%. Voor criminele controles (hun eerste "
                f"meetellende zaak ingeschreven in de onderzoeksperiode) zijn de aandelen "
                f"{pct(extra['probation']['cc']['requested'])} en {pct(extra['probation']['cc']['delivered'])}; "
-               f"voor latere (herhaalde) mensenhandelzaken van de daders "
+               f"voor de eerste latere (herhaalde) mensenhandelzaak van elke dader "
                f"{pct(extra['probation']['repeat']['requested'])} en "
                f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
-               f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; cellen "
-               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn afgeschermd. De "
+               f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; groepen "
+               f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn weggelaten, en "
+               f"cellen die ze zouden verraden zijn afgeschermd. Herhaalde zaken tellen elke dader één keer "
+               f"(de eerste). De "
                f"lijst van zaken zonder advies blijft in de beveiligde omgeving."),
     }
     tables = ["probation_coverage", "probation_coverage_by_year", "probation_days", "probation_advice_type"]

@@ -13,6 +13,11 @@ plot, flagged per 10,000 / sensitivity / PPV per threshold) and a fairness audit
 migration background. Sex and migration background are never predictors.
 
 Only aggregated, gate-released numbers leave the tool; per-person scores go to OUT/internal/.
+Calibration bins, thresholds and fairness rows are person sets: without sampling the gate gets
+the persons behind every count (members=) and derives how the tables relate; rows a primary
+rule would withhold are left out (their reasons would be bounds). Under case-control sampling
+the person counts are weighted estimates, so the section declares the relations between the
+exact case counts by hand instead. The report's numbers are read back from released cells.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.withheld import drop_primary
 
 # Ages (in completed years on the reference date) from which a missing diploma counts as
 # missing school progress: most pupils hold a vmbo/havo diploma by 18 and a startkwalificatie
@@ -444,13 +450,16 @@ def calibration_intercept_slope(y: np.ndarray, risk: np.ndarray, w: np.ndarray |
 
 
 def calibration_bins(y: np.ndarray, risk: np.ndarray, w: np.ndarray, bins: int = 10,
-                     min_cases: int = 10) -> pd.DataFrame:
+                     min_cases: int = 10, ids: np.ndarray | None = None):
     """Weighted deciles of predicted risk, merged upwards until each bin holds >= min_cases cases.
 
     Columns: bin, n (cases, exact), N (persons, weighted estimate), observed, predicted.
+    ``ids`` (person ids aligned with y): also return the gate's ``members`` (per row, the cases
+    ``n`` and the persons ``N`` of the bin): ``(frame, members)``.
     """
     order = np.argsort(risk, kind="stable")
     y, risk, w = np.asarray(y, bool)[order], np.asarray(risk, float)[order], np.asarray(w, float)[order]
+    pid = None if ids is None else np.asarray(ids, dtype=object)[order]
     cw = np.cumsum(w)
     raw = np.minimum((((cw - w / 2) / cw[-1]) * bins).astype(int), bins - 1)
     groups: list[list[int]] = []
@@ -466,20 +475,31 @@ def calibration_bins(y: np.ndarray, risk: np.ndarray, w: np.ndarray, bins: int =
         else:
             groups.append(current)
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for i, g in enumerate(groups):
         m = np.isin(raw, g)
         rows.append({"bin": i + 1, "n": int(y[m].sum()), "N": int(round(w[m].sum())),
                      "observed": float((w[m] * y[m]).sum() / w[m].sum()),
                      "predicted": float((w[m] * risk[m]).sum() / w[m].sum())})
-    return pd.DataFrame(rows)
+        if pid is not None:
+            members["n"].append(pid[m & y])
+            members["N"].append(pid[m])
+    out = pd.DataFrame(rows)
+    return out if ids is None else (out, members)
 
 
-def threshold_table(y: np.ndarray, risk: np.ndarray, w: np.ndarray, thresholds: list[float]) -> pd.DataFrame:
-    """Per threshold: flagged share of young people, sensitivity and PPV, as n/N rows (long form)."""
+def threshold_table(y: np.ndarray, risk: np.ndarray, w: np.ndarray, thresholds: list[float],
+                    ids: np.ndarray | None = None):
+    """Per threshold: flagged share of young people, sensitivity and PPV, as n/N rows (long form).
+
+    ``ids`` (person ids aligned with y): also return the gate's ``members``: ``(frame, members)``
+    (flagged persons of everyone, flagged cases of all cases, flagged cases of the flagged)."""
     y = np.asarray(y, bool)
     w = np.asarray(w, float)
+    pid = None if ids is None else np.asarray(ids, dtype=object)
     total = w.sum()
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for t in thresholds:
         f = np.asarray(risk) >= t
         flagged_cases = int((f & y).sum())
@@ -492,17 +512,27 @@ def threshold_table(y: np.ndarray, risk: np.ndarray, w: np.ndarray, thresholds: 
             {"threshold": t, "measure": "ppv", "n": flagged_cases, "N": int(round(flagged)),
              "value": flagged_cases / flagged if flagged else np.nan, "per_10000": np.nan},
         ]
-    return pd.DataFrame(rows)
+        if pid is not None:
+            members["n"] += [pid[f], pid[f & y], pid[f & y]]
+            members["N"] += [pid, pid[y], pid[f]]
+    out = pd.DataFrame(rows)
+    return out if ids is None else (out, members)
 
 
 def fairness_table(frame: pd.DataFrame, risk: np.ndarray, thresholds: list[float],
-                   by: Iterable[str] = ("sex", "migration_background")) -> pd.DataFrame:
+                   by: Iterable[str] = ("sex", "migration_background"), with_members: bool = False):
     """Per group of sex and migration background (none / any): observed vs expected (O/E) and
-    FPR/FNR per threshold."""
+    FPR/FNR per threshold.
+
+    ``with_members``: also return the gate's ``members`` (from ``frame.person_id``):
+    ``(frame, members)`` -- cases and persons of the group, flagged non-cases of its non-cases,
+    missed cases of its cases."""
     y = frame["outcome"].astype(bool).to_numpy()
     w = frame["weight"].astype(float).to_numpy()
     risk = np.asarray(risk, float)
+    pid_all = frame["person_id"].to_numpy(dtype=object) if with_members else None
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for var in by:
         g = frame[var].astype(object).where(frame[var].notna(), "unknown")
         if var == "migration_background":  # first and second generation together (as B10)
@@ -511,12 +541,16 @@ def fairness_table(frame: pd.DataFrame, risk: np.ndarray, thresholds: list[float
         for level in sorted(set(g)):
             m = g == level
             yy, ww, rr = y[m], w[m], risk[m]
+            pp = pid_all[m] if with_members else None
             N = ww.sum()
             expected = (ww * rr).sum() / N if N else np.nan
             observed = (ww * yy).sum() / N if N else np.nan
             rows.append({"variable": var, "group": level, "threshold": np.nan, "measure": "calibration",
                          "n": int(yy.sum()), "N": int(round(N)), "value": observed,
                          "expected": expected, "o_e": observed / expected if expected else np.nan})
+            if with_members:
+                members["n"].append(pp[yy])
+                members["N"].append(pp)
             for t in thresholds:
                 f = rr >= t
                 non = ww[~yy].sum()
@@ -529,7 +563,11 @@ def fairness_table(frame: pd.DataFrame, risk: np.ndarray, thresholds: list[float
                              "n": fn, "N": int(yy.sum()),
                              "value": fn / yy.sum() if yy.sum() else np.nan,
                              "expected": np.nan, "o_e": np.nan})
-    return pd.DataFrame(rows)
+                if with_members:
+                    members["n"] += [pp[f & ~yy], pp[~f & yy]]
+                    members["N"] += [pp[~yy], pp[yy]]
+    out = pd.DataFrame(rows)
+    return out if not with_members else (out, members)
 
 
 def truth_propensity(truth_dir: str | Path) -> pd.DataFrame:
@@ -563,7 +601,11 @@ def _ref(table: str, values: Iterable, col: str) -> tuple[str, str, str]:
 def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame, fair: pd.DataFrame,
                                thresholds: list[float], unweighted: bool) -> None:
     """Declare to the gate's ledger how the released counts relate (cases are exact counts;
-    weighted person counts are related only when no sampling weights were used)."""
+    weighted person counts are related only when no sampling weights were used).
+
+    Used only under case-control sampling: then the person counts are weighted estimates, the
+    gate cannot be given the persons behind them (members=), and these declarations are what
+    relates the exact case counts. Without sampling the section passes members instead."""
     T, C, F = "profile_thresholds", "profile_calibration", "profile_fairness"
     t0 = thresholds[0]
     cases = _ref(T, (t0, "sensitivity"), "N")
@@ -703,17 +745,36 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
             r_truth = gate.scalar("profile_truth_auc", t_auc,
                                   min(int(m["outcome"].sum()), int((~m["outcome"]).sum())))
 
-    cal_df = calibration_bins(y_val, risk_val, w_val, min_cases=k)
-    thr_df = threshold_table(y_val, risk_val, w_val, list(ps.thresholds))
-    fair_df = fairness_table(val, risk_val, list(ps.thresholds))
-    _declare_profile_relations(gate, cal_df, thr_df, fair_df, list(ps.thresholds),
-                               unweighted=bool((w_val == 1).all()))
+    # Calibration bins, thresholds (flagged persons at each threshold) and fairness rows are
+    # person sets: without sampling every count counts distinct young people of the validation
+    # frame, so the gate gets who stands behind each count and derives every relation (bins and
+    # groups partition everyone, a higher threshold flags a subset, PPV's N is the flagged ...)
+    # itself. With case-control sampling the person counts (N, flagged, false positives) are
+    # weighted estimates, not counts of identifiable persons, so members cannot be given: that
+    # path keeps the hand declarations between the exact case counts.
+    unweighted = bool((w_val == 1).all())
+    thresholds_l = list(ps.thresholds)
+    if unweighted:
+        ids_val = val["person_id"].to_numpy(dtype=object)
+        cal_df, cal_m = calibration_bins(y_val, risk_val, w_val, min_cases=k, ids=ids_val)
+        thr_df, thr_m = threshold_table(y_val, risk_val, w_val, thresholds_l, ids=ids_val)
+        fair_df, fair_m = fairness_table(val, risk_val, thresholds_l, with_members=True)
+        # rows a primary rule would withhold are left out (their reasons would be bounds)
+        cal_df, cal_m = drop_primary(cal_df, cal_m, gate.rules)
+        thr_df, thr_m = drop_primary(thr_df, thr_m, gate.rules)
+        fair_df, fair_m = drop_primary(fair_df, fair_m, gate.rules)
+    else:
+        cal_df = calibration_bins(y_val, risk_val, w_val, min_cases=k)
+        thr_df = threshold_table(y_val, risk_val, w_val, thresholds_l)
+        fair_df = fairness_table(val, risk_val, thresholds_l)
+        cal_m = thr_m = fair_m = None
+        _declare_profile_relations(gate, cal_df, thr_df, fair_df, thresholds_l, unweighted=False)
     cal = gate.proportions("profile_calibration", cal_df, estimate_cols=["observed", "predicted"],
-                           key_cols=["bin"])
+                           key_cols=["bin"], members=cal_m)
     thr = gate.proportions("profile_thresholds", thr_df, estimate_cols=["value", "per_10000"],
-                           key_cols=["threshold", "measure"])
+                           key_cols=["threshold", "measure"], members=thr_m)
     fair = gate.proportions("profile_fairness", fair_df, estimate_cols=["value", "expected", "o_e"],
-                            key_cols=["variable", "group", "threshold", "measure"])
+                            key_cols=["variable", "group", "threshold", "measure"], members=fair_m)
 
     figures = []
     plot = cal.dropna(subset=["observed", "predicted"])
@@ -758,7 +819,12 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
         scores.append(s)
     _write_internal(out_dir, "profile_scores.csv", pd.concat(scores, ignore_index=True))
 
-    base_rate = n_val_cases / float(w_val.sum())
+    # the base rate from released cells only (all cases and all young people, as released in
+    # the threshold table; weighted estimates when sampled); dropped when either is withheld
+    t0 = thresholds_l[0] if thresholds_l else None
+    r_cases = _released(thr, "N", threshold=t0, measure="sensitivity") if t0 is not None else None
+    r_all = _released(thr, "N", threshold=t0, measure="flagged") if t0 is not None else None
+    base_rate = r_cases / r_all if r_cases is not None and r_all else None
     windows = {}
     for name, d in (("development", ps.reference_date), ("validation", ps.validation_date)):
         first, last = outcome_window(spec, d, reg.cutoff)
@@ -833,6 +899,11 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
                 f"{_fmt(truth)}: the ceiling any model could reach." if truth is not None else "")
     truth_nl = (f" Op deze synthetische populatie haalt de werkelijke (geplante) geneigdheid een AUC van "
                 f"{_fmt(truth)}: het plafond voor elk model." if truth is not None else "")
+    # base_rate: released cases / released young people (None when either was withheld)
+    base_en = (f" The base rate is tiny: about {10_000 * base_rate:.1f} in 10,000 young people."
+               if base_rate is not None else "")
+    base_nl = (f" De basiskans is zeer klein: ongeveer {10_000 * base_rate:.1f} op 10.000 jongeren."
+               if base_rate is not None else "")
     model_en = "" if len(coefs) else " The coefficient table was withheld by the disclosure gate."
     model_nl = "" if len(coefs) else " De coëfficiëntentabel is door de outputcontrole tegengehouden."
     en = (
@@ -848,8 +919,8 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
         f"score gives each factor round(coefficient / ln 1.1) points, so one point is about 10% higher "
         f"odds.{model_en} Performance at the validation date: AUC {_fmt(auc)} (95% CI {_fmt(lo)}–"
         f"{_fmt(hi)}; at development {_fmt(auc_dev)}; points score {_fmt(auc_pts)}), calibration "
-        f"intercept {_fmt(cal_a)} and slope {_fmt(cal_b)} (ideal 0 and 1).{window_en}{truth_en} The base rate is "
-        f"tiny: about {10_000 * base_rate:.1f} in 10,000 young people. {thr_en} Fairness: the table by "
+        f"intercept {_fmt(cal_a)} and slope {_fmt(cal_b)} (ideal 0 and 1).{window_en}{truth_en}{base_en} "
+        f"{thr_en} Fairness: the table by "
         f"sex and migration background shows observed against expected risk and false positive and "
         f"false negative rates per group. Limitations: registered crime only (suspects, not proven "
         f"offenders); deaths and emigration during the follow-up are not censored; relatives' and "
@@ -870,8 +941,8 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
         f"geeft elk kenmerk coëfficiënt / ln 1,1 punten (afgerond), dus één punt is ongeveer 10% hogere "
         f"odds.{model_nl} Prestatie op de validatiedatum: AUC {_fmt(auc)} (95%-BI {_fmt(lo)}–{_fmt(hi)}; "
         f"bij ontwikkeling {_fmt(auc_dev)}; puntenscore {_fmt(auc_pts)}), kalibratie-intercept "
-        f"{_fmt(cal_a)} en -helling {_fmt(cal_b)} (ideaal 0 en 1).{window_nl}{truth_nl} De basiskans is zeer klein: "
-        f"ongeveer {10_000 * base_rate:.1f} op 10.000 jongeren. {thr_nl} Eerlijkheid: de tabel naar "
+        f"{_fmt(cal_a)} en -helling {_fmt(cal_b)} (ideaal 0 en 1).{window_nl}{truth_nl}{base_nl} "
+        f"{thr_nl} Eerlijkheid: de tabel naar "
         f"geslacht en migratieachtergrond toont waargenomen tegenover verwacht risico en fout-positieve "
         f"en fout-negatieve percentages per groep. Beperkingen: alleen geregistreerde criminaliteit "
         f"(verdachten, geen bewezen daders); overlijden en emigratie tijdens de follow-up zijn niet "

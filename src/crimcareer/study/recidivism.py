@@ -459,7 +459,7 @@ def specific_recidivism(fu: pd.DataFrame, categories: list[str], years: int,
 
 
 def young_share_by_reoffending(fu: pd.DataFrame, years: int, young_age: int,
-                               group: str = "DSE") -> pd.DataFrame:
+                               group: str = "DSE", with_members: bool = False):
     """R9: share younger than young_age at start among reoffenders within `years` and the rest.
 
     Only persons who reoffended within the window or were observable for all of it count.
@@ -470,13 +470,18 @@ def young_share_by_reoffending(fu: pd.DataFrame, years: int, young_age: int,
            & fu[f"observable_{years}y"].astype(bool)]
     re = f[f"reoffended_{years}y"].astype(bool)
     rows = []
+    members: dict[str, list] = {"n": [], "N": []}
     for key, part in (("reoffenders", f[re]), ("non_reoffenders", f[~re])):
-        n = int((part["age_at_start"].astype(float) < young_age).sum())
+        young = part["age_at_start"].astype(float) < young_age
+        n = int(young.sum())
         N = len(part)
+        if with_members:
+            members["n"].append(part.loc[young, "person_id"].to_numpy())
+            members["N"].append(part["person_id"].to_numpy())
         lo, hi = proportion_confint(n, N, method="wilson") if N else (np.nan, np.nan)
         rows.append({"group": group, "subset": key, "n": n, "N": N,
                      "pct": n / N if N else np.nan, "ci_low": lo, "ci_high": hi})
-    return pd.DataFrame(rows)
+    return (pd.DataFrame(rows), members) if with_members else pd.DataFrame(rows)
 
 
 def _grid_days(max_days: float) -> np.ndarray:
@@ -538,34 +543,6 @@ def _curve_frame(parts: list[pd.DataFrame], by: str = "group") -> pd.DataFrame:
 
 
 # -- disclosure helpers ----------------------------------------------------------------------------
-def _blank_small_risk_sets_and_differences(df: pd.DataFrame, by: list[str], k: int,
-                                           cols: list[str]) -> pd.DataFrame:
-    """Blank estimates where < k are at risk, or where n exceeds the previous window's by 1..k-1.
-
-    Successive windows of one curve share N, so their event counts n differ by the events in
-    between; a difference of 1..k-1 would release a small cell by subtraction.
-    """
-    out = df.copy()
-    out["note"] = ""
-    for c in cols + ["at_risk"]:
-        out[c] = out[c].astype(float)
-    for _, g in out.groupby(by, sort=False):
-        last = 0.0
-        for i in g.index:
-            n = float(out.at[i, "n"])
-            why = ""
-            if out.at[i, "at_risk"] < k:
-                why = f"fewer than {k} persons at risk"
-            elif 0 < n - last < k:
-                why = f"fewer than {k} events since the previous window"
-            if why:
-                out.loc[i, cols + ["at_risk", "n"]] = np.nan
-                out.at[i, "note"] = why
-            else:
-                last = n
-    return out
-
-
 def censored_at_start(fu: pd.DataFrame) -> pd.DataFrame:
     """Follow-up rows with every person of the group followed: persons not followed become
     censored at day 0 (no event, no time at risk), which leaves KM and Aalen-Johansen estimates
@@ -587,13 +564,49 @@ def censored_at_start(fu: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _declare_followed_denominators(gate: "Gate", name: str, df: pd.DataFrame,
-                                   key_cols: list[str]) -> None:
-    """Tell the gate's ledger that every row's N is its group's size (same persons)."""
-    for _, row in df.iterrows():
-        key = "|".join(str(row[c]) for c in key_cols)
-        gate.declare_equal((name, key, "N"), ("recidivism_followed", str(row["group"]), "N"),
-                           why="every person of the group (not followed: censored at day 0)")
+def window_members(fu: pd.DataFrame, table: pd.DataFrame, time_col: str = "time_days",
+                   category_col: str | None = None) -> dict[str, list[np.ndarray]]:
+    """The persons behind each window row (group, years[, category]) of
+    :func:`general_recidivism` / :func:`specific_recidivism`: N the group, n the events by the
+    window (cause 1)."""
+    out: dict[str, list[np.ndarray]] = {"n": [], "N": []}
+    for _, row in table.iterrows():
+        f = fu[(fu["group"] == row["group"]) & fu["followed"].astype(bool)]
+        if category_col is None:
+            f = f[pd.to_numeric(f[time_col], errors="coerce").notna()]
+            d = f[time_col].astype(float).to_numpy()
+            e = f["event"].astype(bool).to_numpy()
+        else:
+            d, c = specific_durations(f, row[category_col])
+            e = c == 1
+        x = float(row["years"]) * DAYS_PER_YEAR
+        ids = f["person_id"].to_numpy()
+        out["N"].append(ids)
+        out["n"].append(ids[e & (d <= x)])
+    return out
+
+
+def curve_persons(fu: pd.DataFrame, groups: tuple[str, ...] | None = None,
+                  categories: list[str] | None = None, group: str | None = None) -> pd.DataFrame:
+    """One row per person (and category) behind a released curve: person_id, the curve's
+    ``by`` value, time in years and status (0 censored, 1 event, 2 competing), for the gate."""
+    parts = []
+    if categories is None:
+        for g in groups or ():
+            f = fu[(fu["group"] == g) & fu["followed"].astype(bool)]
+            parts.append(pd.DataFrame({
+                "person_id": f["person_id"].to_numpy(), "group": g,
+                "time": f["time_days"].astype(float).to_numpy() / DAYS_PER_YEAR,
+                "status": f["event"].astype(bool).to_numpy().astype(int)}))
+    else:
+        f = fu[fu["group"] == group]
+        for cat in categories:
+            d, c = specific_durations(f, cat)
+            ids = f.loc[f["followed"].astype(bool), "person_id"].to_numpy()
+            parts.append(pd.DataFrame({"person_id": ids, "category": cat,
+                                       "time": d / DAYS_PER_YEAR, "status": c}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["person_id", "time", "status"])
 
 
 def _fraction(pct: float | None) -> float | None:
@@ -668,8 +681,11 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         {"group": g, "n": int(fu.loc[fu["group"] == g, "followed"].astype(bool).sum()),
          "N": int((fu["group"] == g).sum())} for g in groups
     ])
-    counts["pct"] = 100 * counts["n"] / counts["N"].where(counts["N"] > 0)
-    gate.proportions("recidivism_followed", counts, ["pct"], key_cols=["group"])
+    counts["pct"] = 100 * counts["n"] / counts["N"].where(counts["N"] > 0)  # tables: percent
+    gate.proportions("recidivism_followed", counts, ["pct"], key_cols=["group"], members={
+        "n": [fu.loc[(fu["group"] == g) & fu["followed"].astype(bool), "person_id"].to_numpy()
+              for g in groups],
+        "N": [fu.loc[fu["group"] == g, "person_id"].to_numpy() for g in groups]})
     tables.append("recidivism_followed")
     titles["recidivism_followed"] = {"en": "Persons followed (of the cohort group)",
                                      "nl": "Gevolgde personen (van de cohortgroep)"}
@@ -680,12 +696,14 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     fu_rel = censored_at_start(fu)
 
     # General recidivism (R1-R4).
+    # Window rows register their persons (events by the window, at risk at it): the gate
+    # audits them against each other and against the curves' points (no hand declarations).
+    # No at-risk count in window rows: with n and N it would count the persons who left
+    # follow-up without an event (the curves release at-risk counts, thinned).
     gen = general_recidivism(fu_rel, list(rs.windows_years), groups=groups)
-    gen = _blank_small_risk_sets_and_differences(gen, ["group"], k,
-                                                 ["estimate", "ci_low", "ci_high"])
-    _declare_followed_denominators(gate, "recidivism_general", gen, ["group", "years"])
-    gen = gate.proportions("recidivism_general", gen, ["estimate", "ci_low", "ci_high", "at_risk"],
-                           key_cols=["group", "years"])
+    gen = gate.proportions("recidivism_general", gen.drop(columns="at_risk"),
+                           ["estimate", "ci_low", "ci_high"], key_cols=["group", "years"],
+                           members=window_members(fu_rel, gen))
     tables.append("recidivism_general")
     titles["recidivism_general"] = {
         "en": "Any new offence within 2, 5 and 7 years (Kaplan-Meier, 95% CI)",
@@ -695,11 +713,10 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     # Specific recidivism (R5-R8).
     cats = list(rs.specific_categories)
     spc = specific_recidivism(fu_rel, cats, rs.specific_window_years, groups=groups)
-    spc = _blank_small_risk_sets_and_differences(spc, ["group", "category"], k,
-                                                 ["estimate", "ci_low", "ci_high"])
-    _declare_followed_denominators(gate, "recidivism_specific", spc, ["group", "category", "years"])
-    spc = gate.proportions("recidivism_specific", spc, ["estimate", "ci_low", "ci_high", "at_risk"],
-                           key_cols=["group", "category", "years"])
+    spc = gate.proportions("recidivism_specific", spc.drop(columns="at_risk"),
+                           ["estimate", "ci_low", "ci_high"],
+                           key_cols=["group", "category", "years"],
+                           members=window_members(fu_rel, spc, category_col="category"))
     tables.append("recidivism_specific")
     titles["recidivism_specific"] = {
         "en": f"New offence by category within {rs.specific_window_years} years "
@@ -710,10 +727,11 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     # R9: age split.
     r9_years = max(rs.windows_years)
-    age = young_share_by_reoffending(fu, r9_years, rs.young_age, group=target)
+    age, age_members = young_share_by_reoffending(fu, r9_years, rs.young_age, group=target,
+                                                  with_members=True)
     age[["pct", "ci_low", "ci_high"]] = 100 * age[["pct", "ci_low", "ci_high"]]  # tables: percent
     age = gate.proportions("recidivism_age_split", age, ["pct", "ci_low", "ci_high"],
-                           key_cols=["group", "subset"])
+                           key_cols=["group", "subset"], members=age_members)
     tables.append("recidivism_age_split")
     titles["recidivism_age_split"] = {
         "en": f"Share younger than {rs.young_age} at start, by reoffending within {r9_years} years",
@@ -724,12 +742,9 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     if reg.has("detentions"):
         free = general_recidivism(fu_rel, list(rs.windows_years), time_col="time_free_days",
                                   groups=groups)
-        free = _blank_small_risk_sets_and_differences(free, ["group"], k,
-                                                      ["estimate", "ci_low", "ci_high"])
-        _declare_followed_denominators(gate, "recidivism_general_free_time", free,
-                                       ["group", "years"])
-        gate.proportions("recidivism_general_free_time", free,
-                         ["estimate", "ci_low", "ci_high", "at_risk"], key_cols=["group", "years"])
+        gate.proportions("recidivism_general_free_time", free.drop(columns="at_risk"),
+                         ["estimate", "ci_low", "ci_high"], key_cols=["group", "years"],
+                         members=window_members(fu_rel, free, time_col="time_free_days"))
         tables.append("recidivism_general_free_time")
         titles["recidivism_general_free_time"] = {
             "en": "Any new offence within 2, 5 and 7 years of time at risk outside detention",
@@ -738,10 +753,14 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     # Curves and figures (drawn only from the released curves).
     figures: list[Figure] = []
+    est = ["estimate", "ci_low", "ci_high"]
     km = gate.curve("recidivism_general_curve", general_recidivism_curve(fu_rel, groups),
-                    by="group", events_col="events")
+                    by="group", events_col="events", persons=curve_persons(fu_rel, groups),
+                    estimate_cols=est)
     cif = gate.curve("recidivism_specific_curve", specific_recidivism_curve(fu_rel, cats, target),
-                     by="category", events_col="events")
+                     by="category", events_col="events",
+                     persons=curve_persons(fu_rel, categories=cats, group=target),
+                     estimate_cols=est)
     tables += ["recidivism_general_curve", "recidivism_specific_curve"]
     titles["recidivism_general_curve"] = {"en": "Kaplan-Meier curve of any new offence",
                                           "nl": "Kaplan-Meiercurve van een nieuw delict"}

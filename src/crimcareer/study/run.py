@@ -138,6 +138,8 @@ def _pin_group_sizes(gate: Gate, cohort: pd.DataFrame) -> None:
     for g in gate.tables["cohort_groups"]["group"].astype(str):
         cell = gate.ledger.cells.get(Gate.ref("cohort_groups", (g,), "n"))
         if g in sizes.index and cell is not None and not cell.suppressed:  # released: public
+            gate.pin_public(Gate.ref("cohort_groups", (g,), "n"))
+            gate.pin_public(Gate.ref("cohort_groups", (g,), "N"))
             gate.declare({Gate.ref("cohort_groups", (g,), "n"): 1.0}, float(sizes[g]),
                          why=f"{g} group size is public (the N of many tables)")
 

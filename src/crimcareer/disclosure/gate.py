@@ -62,9 +62,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from crimcareer.disclosure_ledger import Cell, Failure, Ledger, Ref, ref_str
+from crimcareer.disclosure.audit import CountCell, CountFailure, SumCell, SumFailure, audit_counts, audit_sums
+from crimcareer.disclosure.ledger import Cell, Failure, Ledger, Ref, ref_str
+from crimcareer.disclosure.membership import PersonIndex
+
+#: members= of a release: per count column, one collection of person ids per row
+Members = Mapping[str, Sequence[Any]]
 
 SUPPRESSED = "suppressed"
+#: a reason that states no bound (used when a stated bound would itself give persons away)
+GENERIC_REASON = "withheld by the disclosure rules"
 ALL = "All"
 PERSON_LEVEL_COLUMNS = ("person_id", "alter_id", "matched_to", "case_id", "household_id")
 # numeric columns that label a row rather than measure it (kept when a row is withheld)
@@ -247,6 +254,10 @@ def rounded(x: Any, base: int) -> Any:
     return base * np.round(np.asarray(x, dtype=float) / base)
 
 
+def _union(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+
+
 def _refuse_person_level(name: str, df: pd.DataFrame) -> None:
     cols = [c for c in df.columns if str(c).lower() in PERSON_LEVEL_COLUMNS]
     idx = [n for n in (df.index.names or []) if n and str(n).lower() in PERSON_LEVEL_COLUMNS]
@@ -281,11 +292,28 @@ class Gate:
         self._blank_cols: dict[str, list[str]] = {}
         self._scalars: dict[str, float | None] = {}
         self._finalised_state: tuple[int, int, int, int] | None = None
+        # membership: who stands behind every count, sum and curve point (never written out)
+        self.persons = PersonIndex()
+        self._members: dict[Ref, np.ndarray] = {}
+        self._bound: dict[Ref, tuple[float, float]] = {}  # what a withholding reason implies
+        self._public: set[Ref] = set()  # public numbers (pinned group sizes): never withheld
+        self._sums: dict[Ref, SumCell] = {}
+        self._curve_cells: dict[Ref, dict] = {}  # derivable counts of released curve points
+        self._structural: list = []  # declared relations membership cannot show
+        self._current: str = ""  # the output being released (its cells are cheapest to withhold)
+        self.audit_log: list[dict] = []
+        self.audit_seconds = 0.0  # time spent in the membership audit
 
     # -- declarations -----------------------------------------------------------------------
-    def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "") -> None:
-        """Declare a linear equality sum(coef * cell) == rhs between ledger cells."""
+    def declare(self, terms: Mapping[Ref, float], rhs: float = 0.0, why: str = "", *,
+                structural: bool = False) -> None:
+        """Declare a linear equality sum(coef * cell) == rhs between ledger cells.
+
+        ``structural``: a fact of the design that membership cannot show (exact k:1 matching
+        ties counts of different persons); the membership audit uses it too."""
         rel = self.ledger.relate(terms, rhs, why)
+        if structural:
+            self._structural.append(rel)
         if rel in self.ledger.relations:
             self._secure(list(rel.terms), "ledger")
         elif rel in self.ledger.rejected:
@@ -318,7 +346,8 @@ class Gate:
         if len(offs) != len(ctrls):
             raise ValueError("declare_matched needs as many offender as control cells")
         for o, c in zip(offs, ctrls):
-            self.declare({c: 1.0, o: -float(ratio)}, 0.0, f"{why} (ratio {ratio:g})")
+            self.declare({c: 1.0, o: -float(ratio)}, 0.0, f"{why} (ratio {ratio:g})",
+                         structural=True)
 
     def declare_total(self, total: Ref, parts: Sequence[Ref], why: str = "total of parts") -> None:
         """A cell is the sum of other cells."""
@@ -340,12 +369,18 @@ class Gate:
     # -- tables -----------------------------------------------------------------------------
     def proportions(self, name: str, df: pd.DataFrame, estimate_cols: Iterable[str] = (),
                     *, key_cols: Sequence[str] | None = None,
-                    partition_by: Sequence[str] | None = None) -> pd.DataFrame:
+                    partition_by: Sequence[str] | None = None,
+                    members: Members | None = None) -> pd.DataFrame:
         """Release a table of shares: each row needs persons n (numerator) and N (denominator).
 
+        ``members``: per count column (``n``, ``N`` and any other count such as ``at_risk``),
+        the person ids behind each row's count, in row order. The gate then derives every
+        relation with other outputs itself (see :mod:`crimcareer.disclosure.audit`).
         ``partition_by``: rows with equal values in these columns are exhaustive, disjoint
         categories (their n sum to their common N), so a withheld one gets complements."""
         self._new(name)
+        self._current = name
+        self._check_members(name, members, len(df), ("n", "N"))
         _refuse_person_level(name, df)
         if "n" not in df.columns or "N" not in df.columns:
             raise ValueError(f"proportions {name!r} needs person-count columns n and N")
@@ -354,6 +389,13 @@ class Gate:
             out = out.drop(columns=[SUPPRESSED])
         reasons, flags, target = proportion_reasons(out["n"], out["N"], self.rules,
                                                     count_table=bool((out["n"] == out["N"]).all()))
+        if members is not None:  # other person counts of a row (at_risk ...): 0 or >= k too
+            k = self.rules.min_persons
+            for col in [c for c in members if c not in ("n", "N") and c in out.columns]:
+                v = pd.to_numeric(out[col], errors="coerce")
+                small = (v > 0) & (v < k) & (reasons == "")
+                reasons[small] = f"fewer than {k} persons ({col})"
+                target[small] = col
         kcols = [c for c in self._key_cols(out, key_cols) if c not in ("n", "N")]
         keys = self._row_keys(out, kcols)
         # a withheld row loses its counts, its estimates and any other measured (float) column
@@ -375,8 +417,10 @@ class Gate:
                         "estimate_columns": [c for c in blank if c not in ("n", "N")]})
         base = self.rules.rounding
         touched: list[Ref] = []
-        for key, idx in zip(keys, out.index):
+        for pos, (key, idx) in enumerate(zip(keys, out.index)):
             n, N = out.at[idx, "n"], out.at[idx, "N"]
+            if members is not None:
+                self._register_row(name, key, pos, members, out.loc[idx], base)
             if pd.isna(n) or pd.isna(N):
                 why = reasons[idx] or "missing count"
                 self._blank_row(name, idx, why)
@@ -402,9 +446,14 @@ class Gate:
                 rec.comments.append(f"{key}: {flags[idx]}")
             if reasons[idx]:
                 self._withhold((name, key, "n"), reasons[idx], "primary")
-                tgt = {"n": "n", "N": "N", "N-n": "N-n"}.get(target[idx], "")
+                tgt = target[idx] if target[idx] in ("n", "N", "N-n") or (
+                    members is not None and target[idx] in members) else ""
                 if tgt:
                     self.ledger.cells[(name, key, tgt)].protect = True
+                    val = self.ledger.cells[(name, key, tgt)].value
+                    # the reason tells an attacker the protected count lies in 1..k-1 (or is 0)
+                    self._bound[(name, key, tgt)] = (0.0, 0.0) if val == 0 else \
+                        (1.0, float(self.rules.min_persons - 1))
         if partition_by:
             for gkey, g in out.groupby(list(partition_by), sort=False, dropna=False):
                 members = [k for k, i in zip(keys, out.index) if i in g.index
@@ -419,15 +468,19 @@ class Gate:
                                        0.0, f"rows of {gkey} share a denominator")
         self.ledger.activate_pending()
         self._secure(touched, "secondary")
+        self._secure_members()
         self._freeze(name)
         self.tables[name] = out
         return out
 
     def crosstab(self, name: str, counts: pd.DataFrame, *, margins: bool = True,
-                 cost: str | None = None) -> pd.DataFrame:
+                 cost: str | None = None,
+                 members: Mapping[tuple[Any, Any], Any] | None = None) -> pd.DataFrame:
         """Release a rows x columns table of person counts with margins and optimal secondary
-        suppression; returns it with the row labels as first column and a ``suppressed`` column."""
+        suppression; returns it with the row labels as first column and a ``suppressed`` column.
+        ``members``: the person ids of each inner cell, keyed ``(row, column)``."""
         self._new(name)
+        self._current = name
         _refuse_person_level(name, counts)
         if counts.index.name and str(counts.index.name).lower() in PERSON_LEVEL_COLUMNS:
             _refuse_person_level(name, counts.reset_index())
@@ -475,14 +528,33 @@ class Gate:
             for c in vals.columns:
                 self.ledger.relate({**{(name, r, c): 1.0 for r in rows}, (name, ALL, c): -1.0},
                                    0.0, "column margin")
+        if members is not None:
+            inner_rows = [r for r in vals.index if r != ALL]
+            got = {(str(r), str(c)): v for (r, c), v in members.items()}
+            for r in inner_rows:
+                for c in inner_cols:
+                    self._members[(name, r, c)] = self._codes((name, r, c), got.get((r, c), []),
+                                                              vals.at[r, c])
+            if margins:
+                for r in inner_rows:
+                    self._members[(name, r, ALL)] = _union([self._members[(name, r, c)]
+                                                            for c in inner_cols])
+                for c in inner_cols + [ALL]:
+                    self._members[(name, ALL, c)] = _union([self._members[(name, r, c)]
+                                                            for r in inner_rows])
         for r in vals.index:
             for c in vals.columns:
                 if reasons.at[r, c]:
                     self._withhold((name, r, c), reasons.at[r, c], "primary")
                     self.ledger.cells[(name, r, c)].protect = True
+                    v = vals.at[r, c]
+                    self._bound[(name, r, c)] = (0.0, 0.0) if v == 0 else \
+                        (1.0, float(self.rules.min_persons - 1))
         self.ledger.activate_pending()
         self._secure([(name, r, c) for r in vals.index for c in vals.columns], "secondary",
                      cost=cost)
+        if members is not None:
+            self._secure_members()
         self._freeze(name)
         shown = out.reset_index().rename(columns={"index": row_col})
         self.tables[name] = shown
@@ -491,13 +563,21 @@ class Gate:
 
     def magnitudes(self, name: str, df: pd.DataFrame, values: list[np.ndarray],
                    stat_cols: Iterable[str] = ("mean", "sd"), *,
-                   round_counts: int = 0) -> pd.DataFrame:
+                   round_counts: int = 0, ids: list[Any] | None = None,
+                   variable_col: str = "variable") -> pd.DataFrame:
         """Release means/SDs: row i summarises persons' values[i] (n, p%% and dominance).
 
+        ``ids``: the person ids behind values[i] (same order). With them the gate knows every
+        row's persons and values, so a mean or count of one table minus those of another
+        (group size x mean) is audited too; rows of the same ``variable_col`` value (else of
+        this output) are taken to sum the same per-person values.
         ``round_counts``: release the count columns rounded to this base (after the rules), for
         rows over overlapping sets of persons (e.g. persons observed at each age), whose exact
         counts would differ by a few persons from row to row."""
         self._new(name)
+        self._current = name
+        if ids is not None and len(ids) != len(values):
+            raise ValueError(f"magnitudes {name!r}: {len(ids)} id arrays for {len(values)} rows")
         _refuse_person_level(name, df)
         stat_cols = list(stat_cols)
         bad = [c for c in list(df.columns) + stat_cols if str(c).lower() in REFUSED_STATS]
@@ -530,22 +610,66 @@ class Gate:
             properties={"layout": "rows", "key_columns": kcols,
                         "count_columns": counts, "stat_columns": stat_cols})
         self.tables[name] = out
+        if ids is not None:
+            self._register_magnitudes(name, df, out, keys, values, ids, reasons, counts,
+                                      stat_cols, round_counts, variable_col)
+            self._secure_members()
         return out
+
+    def _register_magnitudes(self, name: str, df: pd.DataFrame, out: pd.DataFrame,
+                             keys: list[str], values: list[np.ndarray], ids: list[Any],
+                             reasons: pd.Series, counts: list[str], stat_cols: list[str],
+                             round_counts: int, variable_col: str) -> None:
+        k = self.rules.min_persons
+        self._rows[name] = dict(zip(keys, out.index))
+        self._blank_cols[name] = list(dict.fromkeys([*stat_cols, *counts]))
+        for key, idx, v, pid in zip(keys, out.index, values, ids):
+            v = np.asarray(v, dtype=float)
+            pid = np.asarray(pid, dtype=object)
+            if len(pid) != len(v):
+                raise ValueError(f"magnitudes {name!r} row {key!r}: {len(pid)} ids for "
+                                 f"{len(v)} values")
+            ok = ~np.isnan(v)
+            codes, vals = self.persons.values_by_code(pid[ok], v[ok])
+            var = str(df.at[idx, variable_col]) if variable_col in df.columns else name
+            released = reasons[idx] == ""
+            self._sums[(name, key, "sum")] = SumCell((name, key, "sum"), var, codes, vals,
+                                                     released)
+            unit = f"{name}\x00{key}"
+            for col in counts:
+                ref = (name, key, col)
+                val = float(len(codes))
+                shown = None if not released else (
+                    float(rounded(val, round_counts)) if round_counts else val)
+                self.ledger.add(Cell(ref, val, shown, round_counts / 2 if round_counts else 0.0,
+                                     0.0, unit=unit, reason=reasons[idx],
+                                     kind="" if released else "primary"))
+                self._members[ref] = codes
+                if not released and reasons[idx].startswith("fewer than"):
+                    self._bound[ref] = (0.0, float(k - 1))
 
     def curve(self, name: str, df: pd.DataFrame, at_risk_col: str = "at_risk",
               by: str | None = None, events_col: str | None = None,
-              release_at_risk: bool = True) -> pd.DataFrame:
+              release_at_risk: bool = True, *, persons: pd.DataFrame | None = None,
+              time_col: str = "time", estimate_cols: Sequence[str] = ()) -> pd.DataFrame:
         """Release a step curve: drop every point from where fewer than min_persons are at risk.
 
-        With ``events_col`` (the cumulative number of events by each point, not released) the
-        curve is also thinned so that between two released points the events, and all persons
-        leaving the risk set, are each 0 or at least min_persons; the at-risk count at the first
-        point (everyone followed) is withheld and later ones must lie at least min_persons below
-        it, so no released step counts fewer persons than a table cell may.
+        ``persons`` (one row per person: ``person_id``, ``by`` if given, ``time`` on the scale
+        of ``time_col``, ``status`` 0 censored / 1 event / 2 competing event): the gate thins
+        the curve so that between two released points the events, the censored and the
+        competing events are each 0 or at least min_persons, and registers, per released point,
+        who had an event, was censored, had a competing event and is at risk. An attacker can
+        separate events from censorings through the estimate, so each counts as released; a
+        window table over the same persons (a 2-year row) is then audited against the curve
+        and a point that would give a few persons away is withheld.
+        Without ``persons``, ``events_col`` (the cumulative number of events by each point, not
+        released) thins on events and all leavers only. The at-risk count at the first point
+        (everyone followed) is withheld and later ones must lie at least min_persons below it.
         ``release_at_risk=False`` applies the rules but leaves the at-risk column out (for
         model curves, whose at-risk counts would only give away who joins or leaves).
         """
         self._new(name)
+        self._current = name
         _refuse_person_level(name, df)
         k = self.rules.min_persons
         parts = [df] if by is None else [g for _, g in df.groupby(by, sort=False)]
@@ -556,20 +680,31 @@ class Gate:
             stop = int(np.argmax(below)) if below.any() else len(g)
             g = g.iloc[:stop]
             if stop < len(below):
-                cut.append({"cell": cell, "reason": f"{len(below) - stop} points with fewer than "
-                                                    f"{k} at risk cut", "kind": "primary"})
-            if events_col is not None and len(g):
+                cut.append({"cell": cell, "reason": f"points with fewer than {k} at risk cut",
+                            "kind": "primary"})
+            if persons is not None and len(g):
+                p = persons if by is None else persons[persons[by].astype(str) == cell]
+                g, thinned = _thin_by_persons(g, at_risk_col, time_col, p, k)
+                if thinned:
+                    cut.append({"cell": cell, "reason": f"points thinned (fewer than {k} events, "
+                                                        "censored or competing events between "
+                                                        "released points)", "kind": "primary"})
+            elif events_col is not None and len(g):
                 g, thinned = _thin_curve(g, at_risk_col, events_col, k)
                 if thinned:
-                    cut.append({"cell": cell, "reason": f"{thinned} points thinned out (fewer "
-                                                        f"than {k} events or leavers between "
-                                                        "released points)", "kind": "primary"})
+                    cut.append({"cell": cell, "reason": f"points thinned (fewer than {k} events "
+                                                        "or leavers between released points)",
+                                "kind": "primary"})
             kept.append(g)
         out = pd.concat(kept) if kept else df.iloc[:0]
         if events_col is not None and events_col in out.columns:
             out = out.drop(columns=[events_col])
         rules = [f"at_risk>={k}"] + ([f"events and leavers per step 0 or >={k}"]
-                                     if events_col is not None else [])
+                                     if events_col is not None or persons is not None else [])
+        if persons is not None:
+            out = out.reset_index(drop=True)
+            self._register_curve(name, out, persons, by, time_col, at_risk_col)
+            self._blank_cols[name] = [c for c in (*estimate_cols, at_risk_col) if c in out.columns]
         if not release_at_risk:
             out = out.drop(columns=[at_risk_col])
             rules.append("at-risk counts checked, not released")
@@ -577,7 +712,30 @@ class Gate:
                      properties={"at_risk_column": at_risk_col, "by": by},
                      status="pass" if not cut else "partially_suppressed")
         self.tables[name] = out
+        if persons is not None:
+            self._secure_members()
         return out
+
+    def _register_curve(self, name: str, out: pd.DataFrame, persons: pd.DataFrame,
+                        by: str | None, time_col: str, at_risk_col: str) -> None:
+        """Who had an event, was censored, had a competing event, or is at risk at each point."""
+        for i, row in out.iterrows():
+            p = persons if by is None else persons[persons[by].astype(str) == str(row[by])]
+            t = float(row[time_col])
+            tt = p["time"].to_numpy(dtype=float)
+            st = p["status"].to_numpy()
+            ids = p["person_id"].to_numpy(dtype=object)
+            key = f"{'' if by is None else row[by]}|{t:g}"
+            sets = {"events": ids[(tt < t) & (st == 1)], "censored": ids[(tt < t) & (st == 0)],
+                    "competing": ids[(tt < t) & (st == 2)], "at_risk": ids[tt >= t]}
+            if at_risk_col in out.columns and not pd.isna(row[at_risk_col]) \
+                    and len(sets["at_risk"]) != round(float(row[at_risk_col])):
+                raise ValueError(f"curve {name!r} at {key}: {len(sets['at_risk'])} persons at "
+                                 f"risk by persons=, {row[at_risk_col]:g} in the curve")
+            for what, members in sets.items():
+                if len(members):
+                    self._curve_cells[(name, key, what)] = {
+                        "members": self.persons.codes(members), "released": True, "row": i}
 
     def histogram(self, name: str, df: pd.DataFrame, count_col: str = "n",
                   lo_col: str = "lo", hi_col: str = "hi", by: str | None = None) -> pd.DataFrame:
@@ -646,12 +804,14 @@ class Gate:
         self.tables[name] = out
         return out
 
-    def scalar(self, name: str, value: float, n: int, *, count: bool = False) -> float | None:
+    def scalar(self, name: str, value: float, n: int, *, count: bool = False,
+               ids: Any = None) -> float | None:
         """Release one number computed from n persons (None if n is too small).
 
         ``count=True``: the number is itself a person count (a group size); it enters the
-        ledger as ``(name, "", "value")`` so relations can refer to it."""
+        ledger as ``(name, "", "value")`` so relations can refer to it; ``ids``: its persons."""
         self._new(name)
+        self._current = name
         k = self.rules.min_persons
         ok = n >= k
         rec = self._record(name, "scalar", [f">= {k} persons"],
@@ -664,11 +824,16 @@ class Gate:
             base = self.rules.rounding
             self.ledger.add(Cell(ref, float(value), float(rounded(value, base)) if base else float(value),
                                  base / 2 if base else 0.0, 0.0))
+            if ids is not None:
+                self._members[ref] = self._codes(ref, ids, value)
             if not ok:
                 self._withhold(ref, f"fewer than {k} persons", "primary")
                 self.ledger.cells[ref].protect = True
+                self._bound[ref] = (0.0, float(k - 1))
             self.ledger.activate_pending()
             self._secure([ref], "ledger")
+            if ids is not None:
+                self._secure_members("ledger")
             c = self.ledger.cells[ref]
             released = c.released
             if c.suppressed and rec.status == "pass":
@@ -702,7 +867,9 @@ class Gate:
 
     def withheld_cells(self) -> set[Ref]:
         """Every ledger cell withheld so far (to compare before and after a late audit)."""
-        return {r for r, c in self.ledger.cells.items() if c.suppressed}
+        return ({r for r, c in self.ledger.cells.items() if c.suppressed}
+                | {r for r, c in self._curve_cells.items() if not c["released"]}
+                | {r for r, c in self._sums.items() if not c.released})
 
     # -- auditing and writing ---------------------------------------------------------------
     @property
@@ -715,6 +882,8 @@ class Gate:
         returns the failures found before fixing (empty: nothing had to change). A second call
         with nothing released, declared or withheld since is free."""
         self.ledger.activate_pending()
+        self._current = ""  # every output has been handed out: all cells cost alike
+        self._secure_members("ledger")
         state = self._ledger_state()
         if state == self._finalised_state:
             return []
@@ -751,6 +920,8 @@ class Gate:
                 self.records[name].files.append(rel)
         (out / "disclosure.json").write_text(
             json.dumps(self.disclosure_document(), indent=2, default=_json_default))
+        if self._members or self._sums or self._curve_cells:
+            self.save_state(out / "internal")
 
     def disclosure_document(self) -> dict:
         """The content of disclosure.json (ACRO results.json fields where they fit)."""
@@ -762,8 +933,15 @@ class Gate:
             summary: dict[str, int] = {}
             for s in r.suppressed:
                 summary[s.get("kind", "primary")] = summary.get(s.get("kind", "primary"), 0) + 1
+            gone = {str(x.get("cell")) for x in r.suppressed}
+            # flags describe released rows only: "zero cell" of a withheld row would say what
+            # the withheld value is
+            r.comments = [c for c in r.comments
+                          if not any(c.startswith(f"{g}:") or c.startswith(f"row {g}:")
+                                     or c.startswith(f"cell {g}/") for g in gone)]
             results[name] = {
-                "uid": name, "status": r.status, "type": r.kind, "properties": r.properties,
+                "uid": name, "status": r.status, "type": r.kind,
+                "properties": _public_properties(r, self.rules),
                 "files": [{"name": f, "sdc": {"summary": summary}} for f in r.files],
                 "outcome": {"suppressed": r.suppressed, "flags": r.comments},
                 "sdc": {"summary": summary, "rules": r.rules},
@@ -784,6 +962,238 @@ class Gate:
             "scalars": self._scalars,
             "ledger": {**self.ledger.to_json(), "protection": self.rules.protection},
         }
+
+    # -- membership ---------------------------------------------------------------------------
+    def pin_public(self, ref: Ref) -> None:
+        """A count that is public (a cohort group's size): never withheld to protect others."""
+        self._public.add(ref)
+
+    @staticmethod
+    def _check_members(name: str, members: Members | None, n_rows: int,
+                       required: Sequence[str]) -> None:
+        if members is None:
+            return
+        missing = [c for c in required if c not in members]
+        if missing:
+            raise ValueError(f"{name!r}: members= lacks count columns {missing} "
+                             f"(given: {sorted(members)})")
+        bad = {c: len(v) for c, v in members.items() if len(v) != n_rows}
+        if bad:
+            raise ValueError(f"{name!r}: members= needs one id collection per row ({n_rows} "
+                             f"rows), got {bad}")
+
+    def _codes(self, ref: Ref, ids: Any, value: Any) -> np.ndarray:
+        codes = self.persons.codes([] if ids is None else list(ids))
+        if not pd.isna(value) and len(codes) != round(float(value)):
+            raise ValueError(f"{ref_str(ref)}: {len(codes)} persons given for a count of "
+                             f"{float(value):g} (a count must count distinct persons)")
+        return codes
+
+    def _register_row(self, name: str, key: str, pos: int, members: Members, row: pd.Series,
+                      base: int) -> None:
+        """Register the persons of one proportions row (n, N, N-n and extra count columns);
+        a row whose ids are None is left to declared relations (e.g. a population-wide pool)."""
+        if any(per_row[pos] is None for per_row in members.values()):
+            return
+        unit = f"{name}\x00{key}"
+        codes = {}
+        for col, per_row in members.items():
+            ref = (name, key, col)
+            codes[col] = self._codes(ref, per_row[pos], row.get(col, np.nan))
+            self._members[ref] = codes[col]
+            if col not in ("n", "N") and ref not in self.ledger.cells:
+                val = float(len(codes[col]))
+                shown = float(rounded(val, base)) if base else val
+                self.ledger.add(Cell(ref, val, shown, base / 2 if base else 0.0, 0.0, unit=unit))
+        self._members[(name, key, "N-n")] = np.setdiff1d(codes["N"], codes["n"],
+                                                          assume_unique=True)
+
+    def _cost(self, ref: Ref, value: float) -> float:
+        if ref in self._public:
+            return np.inf
+        cost = 1.0 + abs(value)
+        if ref[0] != self._current:
+            cost *= 1000.0  # an output already handed to a step: only as a last resort
+        return cost
+
+    def _count_cells(self) -> list[CountCell]:
+        cells = []
+        for ref, m in self._members.items():
+            c = self.ledger.cells.get(ref)
+            if c is None:
+                if ref[2] == "N-n" and ref in self._bound:  # a hidden complement with a reason
+                    cells.append(CountCell(ref, m, None, 0.0, self._bound[ref], np.inf))
+                continue
+            if c.hidden and ref not in self._bound:
+                continue
+            bound = self._bound.get(ref) if c.released is None else None
+            cells.append(CountCell(ref, m, c.released, c.halfwidth, bound,
+                                   self._cost(ref, c.value)))
+        for ref, cc in self._curve_cells.items():
+            cells.append(CountCell(ref, cc["members"], float(len(cc["members"]))
+                                   if cc["released"] else None, 0.0, None,
+                                   1.0 if ref[0] == self._current else 1000.0))
+        return cells
+
+    def membership_failures(self) -> tuple[list[CountFailure], list[SumFailure], list[CountCell]]:
+        """What an attacker could derive from everything released so far (counts and sums)."""
+        cells = self._count_cells()
+        k = self.rules.min_persons
+        names = [ref_str(c.ref) for c in cells]
+        rels = self._structural_relations(cells)
+        counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
+                              relations=rels)
+        sums = list(self._sums.values())
+        snames = [ref_str(c.ref) for c in sums]
+        sum_fails = audit_sums(sums, len(self.persons), lambda v: magnitude_reason(v, self.rules),
+                               describe=lambda i: snames[i])
+        for f in sum_fails:  # suspects index the sums list: map them into cells' refs later
+            f.suspects = [-1 - i for i in f.suspects]
+        return counts, sum_fails, cells
+
+    def _structural_relations(self, cells: list[CountCell]) -> list[tuple[dict[int, float], float]]:
+        """Declared relations that membership cannot show (exact k:1 matching) but an attacker
+        knows, over indices of ``cells``; relations membership implies anyway are left out."""
+        at = {c.ref: i for i, c in enumerate(cells)}
+        return [({at[t]: v for t, v in rel.terms.items()}, rel.rhs)
+                for rel in self._structural if rel in self.ledger.relations
+                if all(t in at for t in rel.terms)]
+
+    def save_state(self, folder: str | Path) -> None:
+        """Keep the membership audit's input in ``folder`` (OUT/internal, never exported) so
+        that :func:`audit_output` can redo the whole audit."""
+        from crimcareer.disclosure.state import save_state
+
+        cells = self._count_cells()
+        save_state(Path(folder), len(self.persons), cells, list(self._sums.values()),
+                   self._structural_relations(cells), self.rules.min_persons)
+
+    def _secure_members(self, kind: str = "secondary") -> int:
+        """Withhold more cells until no atom or withheld cell can be pinned down (and no sum
+        over a few persons derived); returns the number of cells withheld."""
+        if not self._members and not self._sums and not self._curve_cells:
+            return 0
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            return self._secure_members_loop(kind)
+        finally:
+            self.audit_seconds += time.perf_counter() - t0
+
+    def _secure_members_loop(self, kind: str) -> int:
+        withheld = 0
+        sums = list(self._sums.values())
+        for _ in range(100):
+            counts, sum_fails, cells = self.membership_failures()
+            if not counts and not sum_fails:
+                return withheld
+            # withholding a count whose persons another released count has too changes nothing
+            keys = np.random.default_rng(5).integers(1, 2**62, size=max(len(self.persons), 1))
+            sig: dict[Ref, int] = {c.ref: int(keys[c.members].sum()) for c in cells
+                                   if c.released is not None}
+            twins = pd.Series(list(sig.values())).value_counts()
+            useless = {r for r, h in sig.items() if twins[h] > 1}
+            chosen: list[Ref] = []
+            twins_too: list[Ref] = []
+            for f in [*counts, *sum_fails]:
+                refs = [cells[i].ref if i >= 0 else sums[-1 - i].ref for i in f.suspects]
+                refs = [r for r in refs if r not in self._public and self._is_released(r)]
+                useful = [r for r in refs if r not in useless]
+                self.audit_log.append({"protects": f.what, "why": f.why,
+                                       "withheld": ref_str((useful or refs)[0]) if refs else None})
+                if useful:
+                    chosen.append(useful[0])
+                elif refs:  # only counts with a twin bind: withhold one with all its twins
+                    twins_too.append(refs[0])
+            if not chosen and twins_too:
+                chosen = [r for r in sig if sig[r] in {sig[t] for t in twins_too}
+                          and r not in self._public]
+            chosen = list(dict.fromkeys(chosen))
+            if not chosen and self._drop_reasons():
+                continue
+            if not chosen:  # nothing left to withhold: refuse the current output
+                chosen = [r for r, c in self.ledger.cells.items()
+                          if r[0] == self._current and not c.suppressed and not c.hidden]
+                chosen += [r for r, c in self._curve_cells.items()
+                           if r[0] == self._current and c["released"]]
+                chosen += [r for r, c in self._sums.items() if r[0] == self._current and c.released]
+                if not chosen:
+                    raise RuntimeError("disclosure audit: a failure no withholding can fix: "
+                                       + "; ".join(f"{f.what}: {f.why}"
+                                                   for f in [*counts, *sum_fails][:3]))
+            for r in chosen:
+                self._withhold_any(r, "secondary suppression (protects other cells)",
+                                   kind if r[0] == self._current else "ledger")
+                withheld += 1
+        raise RuntimeError("disclosure audit did not converge")
+
+    def _drop_reasons(self) -> bool:
+        """Last resort when public numbers and stated reasons alone pin a few persons down
+        (a public group of 12 and "fewer than 10 with the trait" bound the rest): the current
+        output's reasons no longer say which count was small. True if any reason changed."""
+        hit = [r for r in self._bound if r[0] == self._current]
+        for r in hit:
+            del self._bound[r]
+            c = self.ledger.cells.get(r)
+            if c is not None:
+                c.reason = GENERIC_REASON
+            idx = self._rows.get(r[0], {}).get(r[1])
+            df = self.tables.get(r[0])
+            if idx is not None and df is not None and SUPPRESSED in df.columns:
+                df.at[idx, SUPPRESSED] = GENERIC_REASON
+            rec = self.records.get(r[0])
+            for srec in rec.suppressed if rec else []:
+                if srec.get("cell") == r[1]:
+                    srec["reason"] = GENERIC_REASON
+        return bool(hit)
+
+    def _is_released(self, ref: Ref) -> bool:
+        if ref in self._curve_cells:
+            return self._curve_cells[ref]["released"]
+        if ref in self._sums:
+            return self._sums[ref].released
+        c = self.ledger.cells.get(ref)
+        return c is not None and not c.suppressed and not c.hidden
+
+    def _withhold_any(self, ref: Ref, reason: str, kind: str) -> None:
+        """Withhold a ledger cell, a curve point or a magnitudes row."""
+        if ref in self._curve_cells:
+            cc = self._curve_cells[ref]
+            self._withhold_curve_point(ref[0], cc["row"], reason, kind)
+        elif ref in self._sums:
+            self._withhold_magnitude_row(ref[0], ref[1], reason, kind)
+        else:
+            self._withhold(ref, reason, kind)
+
+    def _withhold_curve_point(self, name: str, row: Any, reason: str, kind: str) -> None:
+        """Take a point out of a released curve (in place: the caller holds the same frame);
+        the curve steps from the previous to the next point instead."""
+        for r, cc in self._curve_cells.items():
+            if r[0] == name and cc["row"] == row:
+                cc["released"] = False
+        df = self.tables.get(name)
+        if df is not None and row in df.index:
+            df.drop(index=row, inplace=True)
+        rec = self.records.get(name)
+        if rec is not None:
+            rec.suppressed.append({"cell": str(row), "column": "point", "reason": reason,
+                                   "kind": kind})
+
+    def _withhold_magnitude_row(self, name: str, key: str, reason: str, kind: str) -> None:
+        sc = self._sums.get((name, key, "sum"))
+        if sc is None or not sc.released:
+            return
+        sc.released = False
+        for r, c in self.ledger.cells.items():
+            if r[0] == name and r[1] == key and not c.suppressed:
+                c.released, c.reason, c.kind = None, reason, kind
+        idx = self._rows.get(name, {}).get(key)
+        if idx is not None:
+            self._blank_row(name, idx, reason)
+        rec = self.records.get(name)
+        if rec is not None:
+            rec.suppressed.append({"cell": key, "column": "row", "reason": reason, "kind": kind})
 
     # -- internals --------------------------------------------------------------------------
     def _new(self, name: str) -> None:
@@ -837,7 +1247,9 @@ class Gate:
             if rec is not None and rec.kind == "scalar":
                 self._scalars[name] = None
             return
-        if rec.kind == "table":
+        if rec.kind == "magnitudes":
+            self._withhold_magnitude_row(name, ref[1], reason, kind)
+        elif rec.kind == "table":
             idx = self._rows[name][ref[1]]
             self._blank_row(name, idx, reason)
         elif rec.kind == "crosstab":
@@ -912,6 +1324,53 @@ def _thin_curve(g: pd.DataFrame, at_risk_col: str, events_col: str, k: int
     return out, int((~keep).sum())
 
 
+def _thin_by_persons(g: pd.DataFrame, at_risk_col: str, time_col: str, p: pd.DataFrame,
+                     k: int) -> tuple[pd.DataFrame, int]:
+    """Keep the points of one curve (in time order) where, since the last kept point, the
+    events, the censored and the competing events are each 0 or >= k, and the at-risk count
+    lies >= k below the first point's (which is withheld)."""
+    tt = np.sort(p["time"].to_numpy(dtype=float))
+    st = p["status"].to_numpy()
+    order = np.argsort(p["time"].to_numpy(dtype=float), kind="stable")
+    st = st[order]
+    cum = {s: np.concatenate([[0], np.cumsum(st == s)]) for s in (0, 1, 2)}
+    times = g[time_col].to_numpy(dtype=float)
+    before = np.searchsorted(tt, times, side="left")  # persons with time < t
+    keep = np.zeros(len(g), dtype=bool)
+    keep[0] = True
+    last = before[0]
+    start = len(tt) - before[0]
+    for i in range(1, len(g)):
+        diffs = [cum[s][before[i]] - cum[s][last] for s in (0, 1, 2)]
+        at_risk = len(tt) - before[i]
+        if all(d == 0 or d >= k for d in diffs) and start - at_risk >= k:
+            keep[i] = True
+            last = before[i]
+    out = g[keep].copy()
+    out[at_risk_col] = out[at_risk_col].astype(float)
+    out.iloc[0, out.columns.get_loc(at_risk_col)] = np.nan
+    return out, int((~keep).sum())
+
+
+def _public_properties(rec: OutputRecord, rules: Rules) -> dict:
+    """An output's properties as disclosure.json may show them: no person count that did not
+    pass the gate (a model's observations and category sizes, a scalar's persons), only whether
+    each rule held."""
+    p = dict(rec.properties)
+    k = rules.min_persons
+    if rec.kind == "model":
+        counts = p.pop("category_counts", {}) or {}
+        n_obs, df = p.pop("n_obs", None), p.pop("df_resid", None)
+        p["categories_checked"] = sorted(counts)
+        p["checks"] = {"residual_df_ok": df is not None and df >= rules.min_df,
+                       "observations_ok": n_obs is not None and n_obs >= k,
+                       "categories_ok": all(v >= k for v in counts.values())}
+    if rec.kind == "scalar":
+        n = p.pop("n", None)
+        p["persons_ok"] = n is not None and n >= k
+    return p
+
+
 def category_counts_of(design: pd.DataFrame) -> dict[str, int]:
     """Persons at the rarer value of every binary (0/1) column of a model's design frame."""
     out = {}
@@ -954,12 +1413,12 @@ def audit_output(out: str | Path) -> list[Breach]:
             frames[name] = df
             breaches += _audit_frame(name, res, df, rules)
         if res.get("type") == "model" and res.get("status") != "suppressed":
-            p = res.get("properties", {})
-            if p.get("df_resid", 0) < rules.min_df:
-                breaches.append(Breach(name, "*", "residual_df", f"{p.get('df_resid')} < {rules.min_df}"))
-            small = {c: n for c, n in p.get("category_counts", {}).items() if n < k}
-            if small or p.get("n_obs", 0) < k:
-                breaches.append(Breach(name, "*", "category_min_persons", f"small categories {small}"))
+            checks = res.get("properties", {}).get("checks", {})
+            if not checks.get("residual_df_ok"):
+                breaches.append(Breach(name, "*", "residual_df", f"residual df below {rules.min_df}"))
+            if not checks.get("categories_ok") or not checks.get("observations_ok"):
+                breaches.append(Breach(name, "*", "category_min_persons",
+                                       f"a category or the model has fewer than {k} persons"))
     for sub in ("tables", "figures"):
         folder = out / sub
         if folder.exists():
@@ -968,7 +1427,38 @@ def audit_output(out: str | Path) -> list[Breach]:
                 if rel not in listed:
                     breaches.append(Breach(f.stem, "*", "unlisted_output", f"{rel} not in disclosure.json"))
     breaches += _audit_ledger(doc, results, frames, rules)
+    breaches += _audit_membership(out, doc, rules)
     return breaches
+
+
+def _audit_membership(out: Path, doc: dict, rules: Rules) -> list[Breach]:
+    """Redo the membership audit from OUT/internal (when the run kept it): every released count
+    must equal its persons, and no atom or sum may be derivable (see disclosure.audit)."""
+    from crimcareer.disclosure.state import load_state
+
+    state = load_state(out / "internal")
+    if state is None:
+        return []
+    out_b: list[Breach] = []
+    released = {(c["output"], c["key"], c["column"]): c.get("released")
+                for c in doc.get("ledger", {}).get("cells", [])}
+    for c in state["counts"]:
+        if c.released is not None and abs(len(c.members) - c.released) > c.halfwidth + 1e-9:
+            out_b.append(Breach(c.ref[0], f"{c.ref[1]}.{c.ref[2]}", "membership_mismatch",
+                                f"released {c.released:g} but {len(c.members)} persons"))
+        if c.ref in released and released[c.ref] != c.released:
+            out_b.append(Breach(c.ref[0], f"{c.ref[1]}.{c.ref[2]}", "membership_mismatch",
+                                "released value differs from disclosure.json"))
+    k = state["min_persons"]
+    names = [ref_str(c.ref) for c in state["counts"]]
+    for f in audit_counts(state["counts"], state["n_persons"], k, describe=lambda i: names[i],
+                          relations=state["relations"]):
+        out_b.append(Breach("membership", f.what[:200], "derivable_small_count", f.why))
+    snames = [ref_str(c.ref) for c in state["sums"]]
+    for f in audit_sums(state["sums"], state["n_persons"], lambda v: magnitude_reason(v, rules),
+                        describe=lambda i: snames[i]):
+        out_b.append(Breach("membership", f.what[:200], "derivable_sum", f.why))
+    return out_b
 
 
 def _num(s: str) -> float | None:
