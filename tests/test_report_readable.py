@@ -65,6 +65,8 @@ def test_withheld_cells_are_marked_and_explained_in_plain_dutch() -> None:
     assert plain_reason("n: numerator below 10 persons; N: numerator below 10 persons", "nl") \
         == "minder dan 10 personen hebben dit kenmerk"
     assert plain_reason("something new the gate says", "nl").startswith("afgeschermd")
+    for cut in ("points with fewer than 10 at risk cut", "4 points with fewer than 10 at risk"):
+        assert plain_reason(cut, "nl") == "de curve stopt waar minder dan 10 personen nog gevolgd werden"
     gate = Gate()
     rel = gate.proportions("t", pd.DataFrame({"variable": ["male", "male"], "group": ["DSE", "CC"],
                                               "n": [40, 3], "N": [50, 50], "pct": [80, 6]}),

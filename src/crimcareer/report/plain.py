@@ -59,9 +59,9 @@ _REASONS: list[tuple[str, str, str]] = [
      "subtracting (secondary suppression)",
      "ook afgeschermd, zodat een elders afgeschermd getal niet door optellen of aftrekken terug "
      "te rekenen is (secundaire geheimhouding)"),
-    (r"(\d+) points with fewer than (\d+)",
-     "the curve stops where fewer than {1} persons were still followed",
-     "de curve stopt waar minder dan {1} personen nog gevolgd werden"),
+    (r"points with fewer than (\d+)",
+     "the curve stops where fewer than {0} persons were still followed",
+     "de curve stopt waar minder dan {0} personen nog gevolgd werden"),
     (r"thinned",
      "steps of the curve merged so that each step concerns at least the minimum number of persons",
      "stappen van de curve samengevoegd zodat elke stap ten minste het minimum aantal personen "
