@@ -31,8 +31,8 @@ def age(birth: dt.date, at: dt.date | None) -> int | None:
 def plus_years(d: dt.date, years: int) -> dt.date:
     try:
         return d.replace(year=d.year + years)
-    except ValueError:  # 29 February in a common year
-        return d.replace(year=d.year + years, day=28)
+    except ValueError:  # 29 February in a common year: 1 March (as age_in_years)
+        return dt.date(d.year + years, 3, 1)
 
 
 def _d(x) -> dt.date | None:
@@ -257,7 +257,7 @@ def crafted_population() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     education = pd.DataFrame([
         ("D1", D(2009, 1, 1), "mbo2"),
         ("D2", D(2008, 6, 1), "vmbo"),
-        ("D2", D(2015, 2, 28), "havo"),  # on the (add_years) 23rd birthday: not counted
+        ("D2", D(2015, 3, 1), "havo"),   # on the 23rd birthday (29 Feb -> 1 March): not counted
         ("D3", D(2018, 6, 1), "havo"),   # not yet 23 at the cut-off: not observable
         ("C1", D(2013, 7, 31), "mbo1"),
         ("N1", D(2012, 12, 31), "wo"),   # the day before the 23rd birthday: counted
@@ -265,7 +265,7 @@ def crafted_population() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     households = pd.DataFrame([
         ("D1", "h1", D(2008, 5, 10), None, "single_parent", "child"),  # starts at 18: no
         ("D2", "h2", D(2010, 2, 27), None, "single_parent", "child"),  # day before 18th: yes
-        ("D2", "h5", D(2010, 2, 28), None, "single_parent", "child"),  # 18th (29 Feb -> 28): no
+        ("D2", "h5", D(2010, 3, 1), None, "single_parent", "child"),  # 18th (29 Feb -> 1 Mar): no
         ("D3", "h6", D(2018, 6, 15), None, "single_parent", "child"),  # 18th birthday: no
         ("C1", "h3", D(1995, 1, 1), None, "single_parent", "parent"),  # not as child
         ("N2", "h4", D(2003, 1, 1), None, "single_parent", "child"),
@@ -273,7 +273,7 @@ def crafted_population() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     youth_care = pd.DataFrame([
         ("D1", D(2005, 1, 1), None, "supervision_order"),
         ("C1", D(2008, 8, 1), None, "other"),  # at 18: no
-        ("D2", D(2010, 2, 28), None, "other"),  # 18th anniversary of 29 Feb: no
+        ("D2", D(2010, 3, 1), None, "other"),  # 18th birthday of 29 Feb (1 March): no
     ], columns=["person_id", "start_date", "end_date", "measure"])
     pidx = persons.set_index("person_id")
     cohort_rows = [

@@ -19,8 +19,8 @@ from reference_features import _d  # noqa: E402  (one date normaliser for the re
 def _anniversary(d: dt.date, years: int) -> dt.date:
     try:
         return d.replace(year=d.year + years)
-    except ValueError:  # 29 February in a non-leap year
-        return d.replace(year=d.year + years, day=28)
+    except ValueError:  # 29 February in a non-leap year: 1 March (as age_in_years)
+        return dt.date(d.year + years, 3, 1)
 
 
 def _age(birth: dt.date, at: dt.date) -> int:

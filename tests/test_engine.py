@@ -15,8 +15,8 @@ def _age(b: dt.date, a: dt.date) -> int:
 def _plus(d: dt.date, years: int) -> dt.date:
     try:
         return d.replace(year=d.year + years)
-    except ValueError:  # 29 February in a non-leap year
-        return d.replace(year=d.year + years, day=28)
+    except ValueError:  # 29 February in a non-leap year: 1 March (as age_in_years)
+        return dt.date(d.year + years, 3, 1)
 
 
 def test_age_add_years_and_days_match_python_reference():

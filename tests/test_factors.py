@@ -68,7 +68,7 @@ def test_education_household_youth_care(crafted):
     assert not got.loc["D1", "single_parent_childhood"]  # spell starts at 18
     assert got.loc["D2", "single_parent_childhood"]      # 27 Feb, the day before the 18th
     assert not got.loc["D3", "single_parent_childhood"]  # spell starts on the 18th birthday
-    assert not got.loc["D2", "youth_care_childhood"]     # 28 Feb: 18th anniversary of 29 Feb
+    assert not got.loc["D2", "youth_care_childhood"]     # 1 March: 18th birthday of 29 Feb
     assert not got.loc["C1", "single_parent_childhood"]  # role parent
     assert got.loc["D1", "youth_care_childhood"] and not got.loc["C1", "youth_care_childhood"]
 

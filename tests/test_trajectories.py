@@ -46,8 +46,8 @@ def _birthday(b: dt.date, years: int) -> dt.date:
     y = b.year + years
     try:
         return b.replace(year=y)
-    except ValueError:  # 29 February in a non-leap year
-        return dt.date(y, 2, 28)
+    except ValueError:  # 29 February in a non-leap year: 1 March (as _age and age_in_years)
+        return dt.date(y, 3, 1)
 
 
 def _age(b: dt.date, at: dt.date) -> int:
@@ -376,7 +376,7 @@ def test_atypical_section_against_planted_route(planted_run):
     expected = (dse["n_prior_cases"] == 0).mean()
     assert aty.headline["B16"]["share"] == pytest.approx(expected)
     t = gate.tables["atypical_truth"].set_index(["route", "atypical_flag"])
-    assert t.loc[("atypical", True), "pct"] == pytest.approx(1.0)  # every planted one found
+    assert t.loc[("atypical", True), "pct"] == pytest.approx(100.0)  # every planted one found
     cross = gate.tables["atypical_by_trajectory"].set_index("trajectory")
     # with membership the audit may withhold rows (atypical x trajectory x observed ages form
     # small atoms); a withheld row says why, and released ones keep the planted order

@@ -133,11 +133,13 @@ def age_in_years(birth: ir.DateValue, at: ir.DateValue) -> ir.IntegerValue:
 
 
 def add_years(d: ir.DateValue, years: int) -> ir.DateValue:
-    """The date `years` later (29 February moves to 28 February), identical on every engine."""
+    """The date `years` later, identical on every engine. 29 February moves to 1 March in a
+    common year: the same convention as :func:`age_in_years` (and Dutch law), so a person born
+    on 29 February is N years old exactly from ``add_years(birth, N)`` on."""
     y = d.year() + years
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    day = ((d.month() == 2) & (d.day() == 29) & ~leap).ifelse(28, d.day())
-    return ibis.date(y, d.month(), day)
+    moved = (d.month() == 2) & (d.day() == 29) & ~leap
+    return ibis.date(y, moved.ifelse(3, d.month()), moved.ifelse(1, d.day()))
 
 
 def days_between(start: ir.DateValue, end: ir.DateValue) -> ir.IntegerValue:

@@ -53,7 +53,14 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from crimcareer import contract
-from crimcareer.adapters.files import csv_as_text, sav_to_parquet, table_files
+from crimcareer.adapters.files import (
+    csv_as_text,
+    csv_header,
+    diagnose_csv,
+    sav_to_parquet,
+    table_files,
+    wrong_separator,
+)
 
 if TYPE_CHECKING:
     from crimcareer.engine import Engine
@@ -78,6 +85,7 @@ UNKNOWN_PERSON = "unknown person"
 UNKNOWN_CASE = "unknown case"
 CASE_PERSON = "person differs from case"
 NOT_REQUESTED = "delivered but never requested"
+EMPTY_TABLE = "table has no rows"
 BEFORE_BIRTH = "before birth"
 AFTER_DEATH = "after death"
 PERSON_DROPPED = "person dropped (cascade)"
@@ -106,6 +114,7 @@ LABELS: dict[str, tuple[str, str]] = {
     UNKNOWN_CASE: ("unknown case", "onbekende zaak"),
     CASE_PERSON: ("person differs from case", "persoon wijkt af van zaak"),
     NOT_REQUESTED: ("delivered but never requested", "uitgebracht maar nooit aangevraagd"),
+    EMPTY_TABLE: ("table has no rows", "tabel heeft geen rijen"),
     BEFORE_BIRTH: ("before birth", "voor geboorte"),
     AFTER_DEATH: ("after death", "na overlijden"),
     PERSON_DROPPED: ("person dropped (cascade)", "persoon verwijderd (gevolg)"),
@@ -141,6 +150,9 @@ DEATH_BOUND: dict[str, tuple[str, ...]] = {
     "detentions": ("start_date",),
 }
 
+# Required tables a study cannot do without any row of (an empty relations table is possible).
+NOT_EMPTY = ("persons", "cases")
+
 _CANONICAL = {"string": "VARCHAR", "date": "DATE", "bool": "BOOLEAN", "float": "DOUBLE"}
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -167,14 +179,19 @@ class Violation:
     rule: str
     count: int
     examples: list[int] = field(default_factory=list)
+    hint: str = ""  # what to do, in plain words (e.g. the date format the values seem to use)
 
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
         if self.rule == MISSING_TABLE:
             return f"{where}: {self.rule}"
+        if self.rule == EMPTY_TABLE:
+            return f"{where}: {self.rule} (a study needs at least one row here)"
         text = f"{where}: {self.rule}: {self.count:,} row{'s' if self.count != 1 else ''}"
         if self.examples:
             text += " (rows " + ", ".join(str(r) for r in self.examples[:MAX_EXAMPLES]) + ")"
+        if self.hint:
+            text += f" - {self.hint}"
         return text
 
 
@@ -276,7 +293,7 @@ def _error_message(folder: Path, violations: list[Violation]) -> str:
 def _refuse_unrepairable(folder: str | os.PathLike, violations: list[Violation]) -> None:
     fatal = [
         v for v in violations
-        if v.rule == MISSING_TABLE
+        if v.rule in (MISSING_TABLE, EMPTY_TABLE)
         or (v.rule == MISSING_COLUMN and not contract.TABLES[v.table].column(v.column).nullable)
     ]
     if fatal:
@@ -447,13 +464,18 @@ class _Checker:
 
                     dt.date.fromisoformat(cutoff)
             except (OSError, ValueError, AttributeError) as e:
-                raise ContractReadError(f"meta.json cannot be read: {type(e).__name__}") from None
+                raise ContractReadError(
+                    f"meta.json cannot be read ({type(e).__name__}): it must be JSON such as "
+                    '{"cutoff": "2023-12-31"}, with the cut-off as YYYY-MM-DD') from None
 
     def _stage(self, name: str, path: Path) -> _Staged:
         try:
             if path.suffix == ".parquet":
                 src = path
             elif path.suffix == ".csv":
+                problem = diagnose_csv(path) if _header_problem(path) else None
+                if problem:
+                    raise ContractReadError(problem)
                 src = self.tmp / f"raw_{name}.parquet"
                 # Written in file order (COPY preserves insertion order), so the parquet row
                 # number is the CSV data row number.
@@ -477,8 +499,10 @@ class _Checker:
             import pyarrow.parquet as pq
 
             rows = pq.ParquetFile(src).metadata.num_rows
+        except ContractReadError:
+            raise
         except Exception as e:  # noqa: BLE001 - any failure to read is a read error
-            raise ContractReadError(f"{path.name} cannot be read: {_safe_reason(e)}") from None
+            raise ContractReadError(_read_problem(path, e)) from None
         return _Staged(name, path, types, int(rows), raw)
 
     def _typed_view(self, st: _Staged) -> None:
@@ -620,11 +644,51 @@ class _Checker:
             if name not in self.staged:
                 violations.append(Violation(name, "", MISSING_TABLE, 0, []))
         for name, st in self.staged.items():
+            if st.rows == 0 and name in NOT_EMPTY:
+                violations.append(Violation(name, "", EMPTY_TABLE, 0, []))
             for c in st.missing:
-                violations.append(Violation(name, c, MISSING_COLUMN, st.rows, []))
+                violations.append(Violation(name, c, MISSING_COLUMN, st.rows, [],
+                                            hint=_missing_column_hint(c, st)))
             for v in self._count(name, self.rules(name) + self.notes_rules(name)):
+                if v.rule == UNPARSEABLE_DATE:
+                    v.hint = self._date_hint(name, v.column)
+                elif v.rule == UNKNOWN_CODE:
+                    codes = contract.TABLES[name].column(v.column).codes
+                    v.hint = "allowed: " + ", ".join(codes) if codes else ""
                 (notes if v.rule == UNREGISTERED_ALTER else violations).append(v)
         return ValidationReport(violations, notes)
+
+    def _date_hint(self, name: str, column: str) -> str:
+        """The format most unparseable dates of a column seem to use, as advice (no values)."""
+        q = _q(column)
+        fmt = f"""CASE
+            WHEN regexp_full_match({q}, '(1[89]|20)[0-9]{{2}}(0[1-9]|1[0-2])[0-3][0-9]') THEN 'YYYYMMDD'
+            WHEN regexp_full_match({q}, '[0-3]?[0-9]-[01]?[0-9]-[0-9]{{4}}') THEN 'DD-MM-YYYY'
+            WHEN regexp_full_match({q}, '[0-3]?[0-9]/[01]?[0-9]/[0-9]{{4}}') THEN 'DD/MM/YYYY'
+            WHEN regexp_full_match({q}, '[0-3]?[0-9][.][01]?[0-9][.][0-9]{{4}}') THEN 'DD.MM.YYYY'
+            WHEN regexp_full_match({q}, '[0-9]{{4}}/[01]?[0-9]/[0-3]?[0-9]') THEN 'YYYY/MM/DD'
+            WHEN regexp_full_match({q}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[ T].*') THEN 'a date with a time'
+            WHEN regexp_full_match({q}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN 'no such day'
+            WHEN regexp_full_match(trim({q}), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN 'spaces'
+            ELSE '' END"""
+        try:
+            row = self._x(
+                f"SELECT {fmt} AS f, count(*) AS n FROM {self.staged[name].raw} "
+                f"WHERE {q} IS NOT NULL AND try_strptime({q}, '%Y-%m-%d') IS NULL "
+                "GROUP BY f ORDER BY n DESC LIMIT 1"
+            ).fetchone()
+        except duckdb.Error:  # pragma: no cover - advice only
+            return ""
+        found = row[0] if row else ""
+        if found == "no such day":
+            return "the dates have the form YYYY-MM-DD but name no calendar day (e.g. 31 April)"
+        if found == "spaces":
+            return "the dates are YYYY-MM-DD with spaces around them: remove the spaces"
+        if found == "a date with a time":
+            return "the values are dates with a time: write the date only, as YYYY-MM-DD"
+        if found:
+            return f"dates look like {found}; the contract wants YYYY-MM-DD: convert them"
+        return "the contract wants dates as YYYY-MM-DD"
 
     # -- writing ----------------------------------------------------------------------------------
     def write(
@@ -699,6 +763,40 @@ class _Checker:
             shutil.copyfile(meta, out / "meta.json")
         self.last_log = log
         return log
+
+
+def _missing_column_hint(column: str, st: "_Staged") -> str:
+    """What a missing column probably is: another spelling, or a CBS table not yet converted."""
+    present = {c.lower(): c for c in st.types}
+    if column.lower() in present:
+        return f"the file has '{present[column.lower()]}': column names must be written exactly so"
+    if "rinpersoon" in present:
+        return ("this looks like a CBS table (RINPERSOON): convert it to the contract with "
+                "crimcareer.adapters.cbs first")
+    return ""
+
+
+def _header_problem(path: Path) -> bool:
+    """True when a CSV's header line cannot be decoded as UTF-8 or uses another separator."""
+    try:
+        return wrong_separator(csv_header(path)) is not None
+    except UnicodeDecodeError:
+        return True
+
+
+def _read_problem(path: Path, e: BaseException) -> str:
+    """One line: which file cannot be read, why in plain words, and what to do."""
+    if path.suffix == ".csv":
+        hint = diagnose_csv(path)
+        if hint:
+            return hint
+        return (f"{path.name} cannot be read as CSV ({_safe_reason(e)}): the contract's CSV is "
+                "comma-separated UTF-8 with a header line and the same number of fields on "
+                "every line")
+    if path.suffix == ".parquet":
+        return (f"{path.name} cannot be read ({_safe_reason(e)}): it is not a valid parquet "
+                "file (truncated, or another format renamed?); write it again")
+    return f"{path.name} cannot be read ({_safe_reason(e)}): save it again from SPSS"
 
 
 def _safe_reason(e: BaseException) -> str:

@@ -142,25 +142,45 @@ def load_registers(folder: str | Path, engine: Engine, mode: str = "strict") -> 
 
 def describe_folder(folder: str | Path) -> str:
     """A short text: each contract table present, its file and row count, and the cut-off."""
+    return inspect_folder(folder)[0]
+
+
+def inspect_folder(folder: str | Path) -> tuple[str, list[str], list[str]]:
+    """(the text of :func:`describe_folder`, required tables absent, files that cannot be read
+    with the reason and what to do)."""
     folder = Path(folder)
     if not folder.is_dir():
         from crimcareer.validation import ContractReadError
 
-        raise ContractReadError(f"folder {folder} does not exist or is not a folder")
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise ContractReadError(f"folder {folder} {what}")
     lines = [f"register folder {folder}"]
     files = table_files(folder)
+    absent: list[str] = []
+    unreadable: list[str] = []
     for name, t in contract.TABLES.items():
         if name in files:
             p = files[name]
             try:
+                if p.suffix == ".csv" and diagnose_csv(p):
+                    raise ValueError("not the contract's CSV")
                 rows = f"{_row_count(p):,} rows"
-            except Exception:  # noqa: BLE001 - `crimcareer validate` says why
+            except Exception as e:  # noqa: BLE001 - say why in plain words
                 rows = "unreadable"
+                reason = diagnose_csv(p) if p.suffix == ".csv" else None
+                unreadable.append(reason or f"{p.name} cannot be read ({type(e).__name__})")
             lines.append(f"  {name:<17} {p.name:<26} {rows}")
         else:
+            if t.required:
+                absent.append(name)
             lines.append(f"  {name:<17} {'absent' + (' (REQUIRED)' if t.required else ''):<26}")
-    lines.append(f"  cut-off: {read_cutoff(folder) or 'unknown (no meta.json)'}")
-    return "\n".join(lines)
+    try:
+        cutoff = read_cutoff(folder)
+    except (ValueError, OSError):
+        cutoff = None
+        unreadable.append("meta.json cannot be read: it must be JSON with \"cutoff\": \"YYYY-MM-DD\"")
+    lines.append(f"  cut-off: {cutoff or 'unknown (no meta.json)'}")
+    return "\n".join(lines), absent, unreadable
 
 
 def _row_count(path: Path) -> int:
@@ -203,3 +223,67 @@ def csv_as_text(path: str | Path) -> str:
         f"read_csv({lit(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
         f"escape='\"', columns={columns})"
     )
+
+
+SEPARATORS = {";": "';'", "\t": "a tab", "|": "'|'"}
+
+
+def csv_header(path: str | Path) -> list[str] | None:
+    """The header fields of a comma-separated UTF-8 file (None when there is no header line)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), None)
+
+
+def wrong_separator(header: list[str] | None) -> str | None:
+    """The separator a CSV header seems to use instead of ',' (None when it looks comma-separated)."""
+    if not header or len(header) != 1:
+        return None
+    for sep, name in SEPARATORS.items():
+        if sep in header[0]:
+            return name
+    return None
+
+
+def diagnose_csv(path: str | Path) -> str | None:
+    """A plain-words reason why a CSV file cannot be read as the contract's CSV, with what to do.
+
+    Looks at the encoding (UTF-8 expected) and the header's separator (',' expected). Never quotes
+    the file's content: only line numbers and the separator are named. None if nothing is found.
+    """
+    import codecs
+
+    path = Path(path)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as e:
+                    line += block[: e.start].count(b"\n")
+                    try:
+                        block.decode("cp1252")
+                        guess = "; it looks like Latin-1/Windows-1252"
+                    except UnicodeDecodeError:
+                        guess = ""
+                    return (f"{path.name} is not UTF-8 text (first non-UTF-8 character on line "
+                            f"{line}{guess}): re-save it as UTF-8 (Excel: 'CSV UTF-8'; or "
+                            f"`iconv -f cp1252 -t utf-8`)")
+                line += block.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return f"{path.name} ends in an incomplete UTF-8 character: re-save it as UTF-8"
+    except OSError as e:
+        return f"{path.name} cannot be opened ({type(e).__name__}): check that it exists and is readable"
+    header = csv_header(path)
+    if not header:
+        return f"{path.name} has no header line: the first line must name the columns"
+    sep = wrong_separator(header)
+    if sep:
+        return (f"{path.name}: the separator looks like {sep}, not ','; the contract's CSV is "
+                "comma-separated with ISO dates (YYYY-MM-DD): re-save it comma-separated "
+                "(Dutch Excel writes ';' - use 'CSV UTF-8 (comma delimited)' or convert)")
+    return None

@@ -16,11 +16,19 @@ def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> str:
     return rel
 
 
-def released_figure(gate, chart: alt.TopLevelMixin, out_dir: str | Path, name: str,
+def released_figure(gate, chart, out_dir: str | Path, name: str,
                     title: dict[str, str], source_tables: list[str]):
-    """Save a chart drawn from gate-released tables, record it with the gate, return its Figure."""
+    """Save a chart drawn from gate-released tables, record it with the gate, return its Figure.
+
+    ``chart`` is a chart, or a function of the language ("en", "nl") returning one: then the
+    Dutch version is saved beside it as ``<name>_nl.svg`` (the report picks it for Dutch)."""
     from crimcareer.report.section import Figure
 
-    rel = save_chart(chart, out_dir, name)
-    gate.figure(name, source_tables, [rel])
+    if callable(chart) and not isinstance(chart, alt.TopLevelMixin):
+        rel = save_chart(chart("en"), out_dir, name)
+        files = [rel, save_chart(chart("nl"), out_dir, f"{name}_nl")]
+    else:
+        rel = save_chart(chart, out_dir, name)
+        files = [rel]
+    gate.figure(name, source_tables, files)
     return Figure(name, rel, title, source_tables)

@@ -38,7 +38,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "coef": ("Coefficient (log odds)", "Coëfficiënt (log-odds)"),
     "se": ("Standard error", "Standaardfout"),
     "const": ("Intercept", "Constante"),
-    "DSE": ("Domestic sexual exploitation offenders", "Daders binnenlandse seksuele uitbuiting"),
+    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
     "CC": ("Criminal controls", "Criminele controlegroep"),
     "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
 }

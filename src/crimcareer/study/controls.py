@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from crimcareer.adapters.files import Registers
 from crimcareer.engine import Engine
+from crimcareer.errors import StudyError
 from crimcareer.study.cohort import (
     TARGET_GROUP,
     counted_cases,
@@ -83,7 +84,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "pool": ("Control pool before matching", "Controlepool voor matching"),
     "matched": ("Matched controls", "Gematchte controles"),
     "pct": ("Percentage", "Percentage"),
-    "pool_size": ("Persons in the pool", "Personen in de pool"),
+    "pool_size": ("Persons in the control pool", "Personen in de controlepool"),
     "unmatched": ("Offenders without a control", "Daders zonder controle"),
     "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
     "CC": ("Criminal controls", "Criminele controlegroep"),
@@ -612,6 +613,30 @@ def balance_shares(result: CohortResult) -> pd.DataFrame:
 
 
 # -- the whole step ----------------------------------------------------------------------------
+def _listed(items, word: str) -> str:
+    """'a, b of c' (Dutch lists join the last item with a word, not a comma)."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def require_offenders(result: "CohortResult", spec: StudySpec) -> None:
+    """Refuse (StudyError, in plain words) a cohort without any offender: a study of nobody
+    cannot be run (the library's study_cohort returns such an empty cohort; run_study stops)."""
+    frame = result.frame
+    if frame.empty or not (frame["group"] == TARGET_GROUP).any():
+        raise StudyError(_no_offenders(spec))
+
+
+def _no_offenders(spec: StudySpec) -> str:
+    t = spec.target
+    what = ", ".join(t.offence_categories)
+    if t.domestic is not None:
+        what += " (domestic)" if t.domestic else " (not domestic)"
+    return (f"no offenders found: no counted case of {what} registered between {t.period[0]} "
+            f"and {t.period[1]}; check [target] in the study spec (offence_categories, domestic, "
+            "period) against the cases table")
+
+
 def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResult:
     """The cohort frame (DSE and matched controls, one row per person), balance and counts."""
     attrs = person_attributes(reg.persons)
@@ -775,11 +800,13 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         f"{label}: personen met een meetellende zaak ({cats}"
         + (", binnenlands" if spec.target.domestic else "") +
         f") ingeschreven in {period}; de indexzaak is de eerste zo'n zaak naar pleegdatum. "
-        f"Criminele controles (CC): personen die nooit verdacht zijn van een zaak in "
-        f"{', '.join(spec.controls.exclude_categories)}, met een meetellende zaak van een andere "
-        f"categorie ingeschreven in {period}. Niet-criminele controles (NC): personen zonder enige "
-        f"zaak tot {_cutoff_text(result)}. Controles zijn {spec.controls.ratio}:1 gematcht op {exact} "
-        f"({spec.controls.method}), zonder teruglegging, in leven en woonachtig in Nederland op de "
+        f"Criminele controles (CC): personen die nooit verdacht zijn geweest van een zaak in de "
+        f"categorie {_listed(spec.controls.exclude_categories, 'of')}, met een meetellende zaak "
+        f"van een andere categorie ingeschreven in {period}. Niet-criminele controles (NC): "
+        f"personen zonder enige zaak tot {_cutoff_text(result)}. Controles zijn "
+        f"{spec.controls.ratio}:1 gematcht op {_listed(spec.controls.exact, 'en')} "
+        f"({'exact' if spec.controls.method == 'exact' else 'op propensityscore'}), zonder "
+        f"teruglegging, in leven en woonachtig in Nederland op de "
         f"indexdatum van de dader, die hun indexdatum wordt."
     )
     return Section(

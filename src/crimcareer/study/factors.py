@@ -44,8 +44,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "skq_by_23": ("Startkwalificatie by age 23", "Startkwalificatie voor 23e jaar"),
     "skq_not_observable": ("Not yet 23 at the cut-off (startkwalificatie not observable)",
                            "Nog geen 23 op de peildatum (startkwalificatie niet waarneembaar)"),
-    "single_parent_childhood": ("Grew up in a single-parent household",
-                                "Opgegroeid in een eenoudergezin"),
+    "single_parent_childhood": ("Grew up (partly) in a single-parent household",
+                                "(Deels) opgegroeid in een eenoudergezin"),
     "youth_care_childhood": ("Youth care before age 18", "Jeugdzorg voor 18e jaar"),
     "migration_any": ("Migration background", "Migratieachtergrond"),
     "origin_big4": ("Origin Morocco, Turkey, Suriname or Antilles",
@@ -82,7 +82,7 @@ def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.
         **{f"_{r}": (ties.criminal & (ties.relation == r)).any() for r in relations})
     t = t.left_join(fam, "person_id").select(t, *[fam[c] for c in fam.columns if c != "person_id"])
 
-    # Anniversaries via add_years (29 February -> 28 February in common years), as
+    # Anniversaries via add_years (29 February -> 1 March in common years, as age_in_years), as
     # docs/architecture.md defines skq_observable and as study/profile.py does: "before age 18"
     # means before the 18th anniversary, "by 23" before the 23rd.
     cutoff = ibis.literal(reg.cutoff, type="date")
@@ -161,19 +161,45 @@ def _all_labels() -> dict[str, tuple[str, str]]:
 
 
 def risk_factor_chart(table: pd.DataFrame, lang: str = "en") -> alt.Chart:
-    """Bar chart of shares with Wilson 95% CIs per variable and group (from a released table)."""
-    labels = _all_labels()
-    d = table.dropna(subset=["pct"]).copy()
-    d["label"] = [labels.get(v, (v, v))[0 if lang == "en" else 1] for v in d["variable"]]
+    """Bar chart of shares with Wilson 95% CIs per variable and group (from a released table).
+
+    Each group has its colour in every figure (crimcareer.report.palette); a withheld share is
+    marked with ✱ instead of a bar."""
+    from crimcareer.report import palette
+
+    labels = {**_all_labels(), **{g: _group_label(g) for g in ("DSE", "CC", "NC")}}
+    i = 0 if lang == "en" else 1
+    d = table.copy()
+    d["label"] = [labels.get(v, (v, v))[i] for v in d["variable"]]
+    groups = [g for g in ("DSE", "CC", "NC") if g in set(d["group"])] + \
+        [g for g in dict.fromkeys(d["group"]) if g not in ("DSE", "CC", "NC")]
+    names = {g: labels.get(g, (g, g))[i] for g in groups}
+    d["who"] = d["group"].map(names)
+    d["mark"] = palette.SUPPRESSED_MARK
     order = list(dict.fromkeys(d["label"]))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
-    color = alt.Color("group:N", sort=["DSE", "CC", "NC"], title=None)
-    offset = alt.YOffset("group:N", sort=["DSE", "CC", "NC"])
-    bars = alt.Chart(d).mark_bar().encode(
-        x=alt.X("pct:Q", title="%", scale=alt.Scale(domain=[0, 100])), y=y, color=color,
-        yOffset=offset)
-    err = alt.Chart(d).mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset)
-    return (bars + err).properties(width=420)
+    color = alt.Color("who:N", sort=[names[g] for g in groups], title=None,
+                      scale=palette.label_scale(palette.GROUPS, names, groups),
+                      legend=alt.Legend(labelLimit=400))
+    offset = alt.YOffset("who:N", sort=[names[g] for g in groups])
+    shown = d.dropna(subset=["pct"])
+    bars = alt.Chart(shown).mark_bar().encode(
+        x=alt.X("pct:Q", title=palette.word("share_pct", lang), scale=alt.Scale(domain=[0, 100])),
+        y=y, color=color, yOffset=offset)
+    err = alt.Chart(shown).mark_rule().encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset)
+    layers = bars + err
+    hidden = d[d["pct"].isna()]
+    if len(hidden):
+        layers = layers + alt.Chart(hidden).mark_text(align="left", dx=2).encode(
+            x=alt.datum(0), y=y, yOffset=offset, text="mark:N", color=color)
+    chart = layers.properties(width=420, title=palette.word("withheld", lang) if len(hidden) else "")
+    return chart.configure(locale=palette.NL_LOCALE) if lang == "nl" else chart
+
+
+def _group_label(g: str) -> tuple[str, str]:
+    from crimcareer.study.controls import LABELS as CONTROL_LABELS
+
+    return CONTROL_LABELS.get(g, (g, g))
 
 
 def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, spec: StudySpec,

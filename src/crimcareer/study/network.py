@@ -17,7 +17,7 @@ from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
 
 LABELS: dict[str, tuple[str, str]] = {
-    "criminal_household": ("Criminal household member", "Crimineel huisgenoot"),
+    "criminal_household": ("Criminal household member", "Criminele huisgenoot"),
     "criminal_neighbours": ("Criminal neighbour", "Criminele buurtgenoot"),
     "criminal_school": ("Criminal classmate", "Criminele klasgenoot"),
     "criminal_work": ("Criminal colleague", "Criminele collega"),

@@ -312,15 +312,26 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
     figures = []
     plot = rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].dropna(subset=["pct"])
     if len(plot):
-        base = alt.Chart(plot).encode(
-            x=alt.X("year:O", title="Year of registration / jaar van inschrijving"),
-            y=alt.Y("pct:Q", title="Coverage (%) / dekking (%)", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("measure:N", title=""))
-        rule = alt.Chart(pd.DataFrame({"target": [100 * target]})).mark_rule(
-            strokeDash=[4, 4], color="grey").encode(y="target:Q")
-        chart = (base.mark_line(point=True) + base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
-                 + rule).properties(width=420, height=260,
-                                    title="Probation advice for DSE index cases / reclasseringsadvies")
+        from crimcareer.report import palette
+
+        def chart(lang: str, plot=plot) -> alt.Chart:
+            i = 0 if lang == "en" else 1
+            names = {m: LABELS.get(m, (m, m))[i] for m in plot["measure"].unique()}
+            d = plot.assign(what=plot["measure"].map(names), year=plot["year"].astype(int))
+            base = alt.Chart(d).encode(
+                x=alt.X("year:O", title=palette.word("year_registration", lang)),
+                y=alt.Y("pct:Q", title=palette.word("coverage", lang),
+                        scale=alt.Scale(domain=[0, 100])),
+                color=alt.Color("what:N", title=None, scale=palette.label_scale(
+                    palette.MEASURES, names, list(plot["measure"].unique()))))
+            rule = alt.Chart(pd.DataFrame({"target": [100 * target]})).mark_rule(
+                strokeDash=[4, 4], color="grey").encode(y="target:Q")
+            c = (base.mark_line(point=True)
+                 + base.mark_errorbar().encode(
+                     y=alt.Y("ci_low:Q", title=palette.word("coverage", lang)), y2="ci_high:Q")
+                 + rule.encode(y=alt.Y("target:Q", title=palette.word("coverage", lang)))).properties(width=420, height=260)
+            return c.configure(locale=palette.NL_LOCALE) if lang == "nl" else c
+
         figures.append(released_figure(
             gate, chart, out_dir, "probation_coverage_by_year_plot",
             {"en": "Probation advice requested and delivered by year (DSE index cases)",
@@ -377,7 +388,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
                f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; groepen "
                f"met minder dan {gate.rules.min_persons} zaken (of ontbrekende adviezen) zijn weggelaten, en "
-               f"cellen die ze zouden verraden zijn onderdrukt. Herhaalde zaken tellen elke dader één keer "
+               f"cellen die ze zouden verraden zijn afgeschermd. Herhaalde zaken tellen elke dader één keer "
                f"(de eerste). De "
                f"lijst van zaken zonder advies blijft in de beveiligde omgeving."),
     }

@@ -63,14 +63,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "criminal_family": ("Criminal parent, sibling or (ex-)partner", "Criminele ouder, broer/zus of (ex-)partner"),
     "criminal_parent": ("Criminal parent", "Criminele ouder"),
     "criminal_sibling": ("Criminal sibling", "Criminele broer of zus"),
-    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of -zus"),
+    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of halfzus"),
     "criminal_partner": ("Criminal (ex-)partner", "Criminele (ex-)partner"),
     "criminal_grandparent": ("Criminal grandparent", "Criminele grootouder"),
     "criminal_child": ("Criminal child", "Crimineel kind"),
     "criminal_grandchild": ("Criminal grandchild", "Crimineel kleinkind"),
-    "criminal_other_family": ("Criminal other relative", "Criminele andere verwant"),
-    "criminal_household": ("Criminal household member", "Crimineel huisgenoot"),
-    "criminal_neighbours": ("Criminal neighbour", "Criminele buur"),
+    "criminal_other_family": ("Criminal other relative", "Crimineel ander familielid"),
+    "criminal_household": ("Criminal household member", "Criminele huisgenoot"),
+    "criminal_neighbours": ("Criminal neighbour", "Criminele buurtgenoot"),
     "criminal_school": ("Criminal classmate", "Criminele klasgenoot"),
     "criminal_work": ("Criminal colleague", "Criminele collega"),
     "no_school_progress": (f"No diploma above primary at age {SCHOOL_PROGRESS_AGE}+", f"Geen diploma boven basisonderwijs op {SCHOOL_PROGRESS_AGE}+ jaar"),
@@ -774,15 +774,20 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
     figures = []
     plot = cal.dropna(subset=["observed", "predicted"])
     if len(plot) and "profile_calibration" in gate.tables:
-        top = float(max(plot["observed"].max(), plot["predicted"].max())) * 1.05
-        diag = alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})).mark_line(
-            strokeDash=[4, 4], color="grey").encode(x="x:Q", y="y:Q")
-        pts = alt.Chart(plot).mark_circle(size=70).encode(
-            x=alt.X("predicted:Q", title="Predicted risk / voorspeld risico"),
-            y=alt.Y("observed:Q", title="Observed share / waargenomen aandeel"),
-            tooltip=["bin", "n", "N", "observed", "predicted"])
-        chart = (diag + pts).properties(width=360, height=300,
-                                         title="Calibration (validation date) / kalibratie")
+        from crimcareer.report import palette
+
+        plot = plot.assign(observed100=100 * plot["observed"], predicted100=100 * plot["predicted"])
+        top = float(max(plot["observed100"].max(), plot["predicted100"].max())) * 1.05
+
+        def chart(lang: str, plot=plot, top=top) -> alt.Chart:
+            diag = alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})).mark_line(
+                strokeDash=[4, 4], color="grey").encode(x="x:Q", y="y:Q")
+            pts = alt.Chart(plot).mark_circle(size=70, color=palette.GROUPS["DSE"]).encode(
+                x=alt.X("predicted100:Q", title=palette.word("predicted", lang)),
+                y=alt.Y("observed100:Q", title=palette.word("observed", lang)))
+            c = (diag + pts).properties(width=360, height=300)
+            return c.configure(locale=palette.NL_LOCALE) if lang == "nl" else c
+
         figures.append(released_figure(
             gate, chart, out_dir, "profile_calibration_plot",
             {"en": "Calibration of the profile at the validation date",
@@ -928,7 +933,7 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
         f"{sample_nl} Kenmerken, alleen uit gebeurtenissen vóór de peildatum: {preds_nl}. Weggelaten: "
         f"{dropped_nl}. Geslacht en migratieachtergrond zijn geen voorspellers; ze dienen alleen de "
         f"eerlijkheidsaudit. Model: logistische regressie met robuuste standaardfouten; de puntenscore "
-        f"geeft elk kenmerk round(coëfficiënt / ln 1,1) punten, dus één punt is ongeveer 10% hogere "
+        f"geeft elk kenmerk coëfficiënt / ln 1,1 punten (afgerond), dus één punt is ongeveer 10% hogere "
         f"odds.{model_nl} Prestatie op de validatiedatum: AUC {_fmt(auc)} (95%-BI {_fmt(lo)}–{_fmt(hi)}; "
         f"bij ontwikkeling {_fmt(auc_dev)}; puntenscore {_fmt(auc_pts)}), kalibratie-intercept "
         f"{_fmt(cal_a)} en -helling {_fmt(cal_b)} (ideaal 0 en 1).{window_nl}{truth_nl}{base_nl} "
@@ -937,7 +942,7 @@ def _model_card(spec, model, coefs, dev, val, auc, lo, hi, auc_dev, auc_pts, cal
         f"en fout-negatieve percentages per groep. Beperkingen: alleen geregistreerde criminaliteit "
         f"(verdachten, geen bewezen daders); overlijden en emigratie tijdens de follow-up zijn niet "
         f"gecensureerd; familie- en netwerkbanden zoals geregistreerd; de schoolmaat is een benadering "
-        f"via diploma's; kenmerken van kleine groepen zijn weggelaten voor onthullingsbeveiliging; een "
+        f"via diploma's; kenmerken van kleine groepen zijn weggelaten vanwege de geheimhouding; een "
         f"hoge AUC maakt individuele voorspelling bij deze basiskans niet betrouwbaar."
     )
     return {"en": en, "nl": nl}

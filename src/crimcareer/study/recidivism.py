@@ -87,7 +87,7 @@ _FAR = dt.date(9999, 12, 31)
 LABELS: dict[str, tuple[str, str]] = {
     "recidivism": ("Recidivism", "Recidive"),
     "trafficking": ("Human trafficking offence", "Mensenhandeldelict"),
-    "years": ("Years since start of follow-up", "Jaren sinds start van de follow-up"),
+    "years": ("Years since start of follow-up", "Jaren sinds start van de observatieperiode"),
     "category": ("Offence category", "Delictcategorie"),
     "subset": ("Subgroup", "Subgroep"),
     "note": ("Not released (why)", "Niet vrijgegeven (reden)"),
@@ -609,6 +609,11 @@ def curve_persons(fu: pd.DataFrame, groups: tuple[str, ...] | None = None,
         columns=["person_id", "time", "status"])
 
 
+def _fraction(pct: float | None) -> float | None:
+    """A released percentage as the fraction results.json holds."""
+    return None if pct is None else pct / 100.0
+
+
 def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | None:
     m = np.ones(len(df), dtype=bool)
     for k, v in where.items():
@@ -619,20 +624,36 @@ def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | Non
     return None if pd.isna(v) else float(v)
 
 
-def _curve_chart(df: pd.DataFrame, by: str, color_title: str, y_title: str, title: str):
+def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str):
+    """A step curve with its 95% band per group or category, in one report language; groups
+    and categories keep their colours in every figure (crimcareer.report.palette)."""
     import altair as alt
 
-    base = alt.Chart(df).encode(
-        x=alt.X("time:Q", title="Years since start / Jaren sinds start"),
-        color=alt.Color(f"{by}:N", title=color_title),
+    from crimcareer.report import palette
+    from crimcareer.report.html import all_labels
+
+    labels = all_labels()
+    i = 0 if lang == "en" else 1
+    codes = list(dict.fromkeys(df[by].astype(str)))
+    names = {c: labels.get(c, (c, c))[i] for c in codes}
+    names = {c: n[:1].upper() + n[1:] for c, n in names.items()}
+    d = df.assign(who=df[by].astype(str).map(names),
+                  est100=100 * df["estimate"], lo100=100 * df["ci_low"], hi100=100 * df["ci_high"])
+    colours = palette.GROUPS if by == "group" else palette.CATEGORIES
+    base = alt.Chart(d).encode(
+        x=alt.X("time:Q", title=palette.word("years_since_start", lang)),
+        color=alt.Color("who:N", title=palette.word(by if by == "group" else "category", lang),
+                        scale=palette.label_scale(colours, names, codes),
+                        legend=alt.Legend(labelLimit=300)),
     )
     band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("ci_low:Q", title=y_title, axis=alt.Axis(format="%")), y2="ci_high:Q"
+        y=alt.Y("lo100:Q", title=palette.word(y_word, lang)), y2="hi100:Q"
     )
     line = base.mark_line(interpolate="step-after").encode(
-        y=alt.Y("estimate:Q", title=y_title, axis=alt.Axis(format="%"))
+        y=alt.Y("est100:Q", title=palette.word(y_word, lang))
     )
-    return (band + line).properties(width=480, height=300, title=title)
+    chart = (band + line).properties(width=480, height=300)
+    return chart.configure(locale=palette.NL_LOCALE) if lang == "nl" else chart
 
 
 # -- the report section ----------------------------------------------------------------------------
@@ -660,7 +681,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         {"group": g, "n": int(fu.loc[fu["group"] == g, "followed"].astype(bool).sum()),
          "N": int((fu["group"] == g).sum())} for g in groups
     ])
-    counts["pct"] = counts["n"] / counts["N"].where(counts["N"] > 0)
+    counts["pct"] = 100 * counts["n"] / counts["N"].where(counts["N"] > 0)  # tables: percent
     gate.proportions("recidivism_followed", counts, ["pct"], key_cols=["group"], members={
         "n": [fu.loc[(fu["group"] == g) & fu["followed"].astype(bool), "person_id"].to_numpy()
               for g in groups],
@@ -708,6 +729,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     r9_years = max(rs.windows_years)
     age, age_members = young_share_by_reoffending(fu, r9_years, rs.young_age, group=target,
                                                   with_members=True)
+    age[["pct", "ci_low", "ci_high"]] = 100 * age[["pct", "ci_low", "ci_high"]]  # tables: percent
     age = gate.proportions("recidivism_age_split", age, ["pct", "ci_low", "ci_high"],
                            key_cols=["group", "subset"], members=age_members)
     tables.append("recidivism_age_split")
@@ -726,7 +748,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         tables.append("recidivism_general_free_time")
         titles["recidivism_general_free_time"] = {
             "en": "Any new offence within 2, 5 and 7 years of time at risk outside detention",
-            "nl": "Nieuw delict binnen 2, 5 en 7 jaar tijd at risk buiten detentie",
+            "nl": "Nieuw delict binnen 2, 5 en 7 jaar risicotijd buiten detentie",
         }
 
     # Curves and figures (drawn only from the released curves).
@@ -748,19 +770,20 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     }
     from crimcareer.report.figures import released_figure
 
-    for name, table, df, by, color, ytitle, title in (
-        ("recidivism_km", "recidivism_general_curve", km, "group", "Group / Groep",
-         "Reoffended / Gerecidiveerd", {"en": "Any new offence (Kaplan-Meier)",
-                                        "nl": "Nieuw delict (Kaplan-Meier)"}),
-        ("recidivism_cif", "recidivism_specific_curve", cif, "category", "Category / Categorie",
-         "Cumulative incidence / Cumulatieve incidentie",
+    for name, table, df, by, ytitle, title in (
+        ("recidivism_km", "recidivism_general_curve", km, "group",
+         "reoffended", {"en": "Any new offence (Kaplan-Meier)",
+                        "nl": "Nieuw delict (Kaplan-Meier)"}),
+        ("recidivism_cif", "recidivism_specific_curve", cif, "category",
+         "cumulative_incidence",
          {"en": f"New offence by category, {target} (Aalen-Johansen)",
           "nl": f"Nieuw delict per categorie, {target} (Aalen-Johansen)"}),
     ):
         if df.empty:
             continue
-        chart = _curve_chart(df, by, color, ytitle, f"{title['en']} / {title['nl']}")
-        figures.append(released_figure(gate, chart, out_dir, name, title, [table]))
+        figures.append(released_figure(
+            gate, lambda lang, df=df, by=by, ytitle=ytitle: _curve_chart(df, by, lang, ytitle),
+            out_dir, name, title, [table]))
 
     headline: dict[str, dict[str, float | None]] = {}
     for rid, y in zip(("R1", "R2", "R3"), (2, 5, 7)):
@@ -769,8 +792,8 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     for rid, cat in zip(("R5", "R6", "R7", "R8"), cats):
         headline[rid] = {target: _value(spc, group=target, category=cat)}
     headline["R9"] = {
-        "reoffenders": _value(age, "pct", subset="reoffenders"),
-        "non_reoffenders": _value(age, "pct", subset="non_reoffenders"),
+        "reoffenders": _fraction(_value(age, "pct", subset="reoffenders")),
+        "non_reoffenders": _fraction(_value(age, "pct", subset="non_reoffenders")),
     }
 
     text = {
@@ -786,7 +809,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             f"{k} persons remain at risk."
         ),
         "nl": (
-            "De follow-up begint op de afdoeningsdatum van de indexzaak (anders de "
+            "De observatieperiode begint op de afdoeningsdatum van de indexzaak (anders de "
             "registratiedatum, anders de pleegdatum), of bij invrijheidstelling als een "
             "detentieperiode die datum omvat, en eindigt op de einddatum van de registers, bij "
             "overlijden of emigratie. Criminele controles beginnen bij hun meetellende zaak in de "
@@ -794,7 +817,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             "nieuwe meetellende zaak (geen vrijspraak of technisch sepot) met een pleegdatum na de "
             "start; een zaak op de startdatum telt niet mee. Algemene recidive is geschat met "
             "Kaplan-Meier, specifieke recidive met Aalen-Johansen met overlijden als "
-            f"concurrerend risico. Curves stoppen waar minder dan {k} personen at risk zijn."
+            f"concurrerend risico. Curves stoppen waar minder dan {k} personen nog gevolgd worden."
         ),
     }
     return Section(

@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -40,6 +40,7 @@ class RunResult:
     report_path: Path
     results: dict
     sections: list[Section]
+    repair_log: list = field(default_factory=list)  # repair mode: what was dropped, by rule
 
 
 def run_study(
@@ -102,7 +103,8 @@ def run_study(
         "subtitle": f"{spec.study.name} · {spec.target.label} · cut-off {reg.cutoff}",
         "version": f"crimcareer {__version__}",
     })
-    return RunResult(out=out, report_path=report, results=results, sections=sections)
+    return RunResult(out=out, report_path=report, results=results, sections=sections,
+                     repair_log=list(reg.repair_log))
 
 
 @dataclass
@@ -120,9 +122,10 @@ class _Context:
 
 def _cohort_step(c: _Context) -> list[Section]:
     from crimcareer.study.cohort import study_cohort
-    from crimcareer.study.controls import cohort_section
+    from crimcareer.study.controls import cohort_section, require_offenders
 
     c.cohort = study_cohort(c.reg, c.spec, c.engine)
+    require_offenders(c.cohort, c.spec)  # no offenders in the period: a plain StudyError
     c.cohort.frame.to_parquet(c.out / "internal" / "cohort.parquet", index=False)
     sections = [cohort_section(c.cohort, c.gate, c.spec, c.out)]
     _pin_group_sizes(c.gate, c.cohort.frame)
@@ -225,7 +228,7 @@ STALE_NOTICE = {
     "en": "After this section was written, the final disclosure audit withheld more cells of its "
           "tables ({tables}); its text and the figures drawn from them are withdrawn. The tables "
           "below are as released.",
-    "nl": "Nadat deze paragraaf was geschreven, heeft de laatste onthullingscontrole meer cellen "
+    "nl": "Nadat deze paragraaf was geschreven, heeft de laatste outputcontrole meer cellen "
           "van de tabellen ({tables}) afgeschermd; de tekst en de figuren die erop berusten zijn "
           "ingetrokken. De tabellen hieronder zijn zoals vrijgegeven.",
 }

@@ -71,7 +71,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "chosen": ("Chosen", "Gekozen"),
     "converged": ("Converged", "Geconvergeerd"),
     "share": ("Share (model)", "Aandeel (model)"),
-    "appa": ("Average posterior probability", "Gemiddelde posterior kans"),
+    "appa": ("Average posterior probability", "Gemiddelde a-posteriorikans"),
     "occ": ("Odds of correct classification", "Odds op juiste classificatie"),
     "peak_age": ("Age at peak", "Leeftijd bij piek"),
     "age": ("Age", "Leeftijd"),
@@ -89,7 +89,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "atypical_flag": ("Identified as atypical", "Geïdentificeerd als atypisch"),
     "high_rate": ("High-rate (planted)", "Hoog frequent (gepland)"),
     "n_cases": ("Counted cases", "Getelde zaken"),
-    "exposure": ("Share of year at risk", "Deel van het jaar at risk"),
+    "exposure": ("Share of year at risk", "Deel van het jaar in de risicotijd"),
     "female": ("Female", "Vrouw"),
 }
 
@@ -97,7 +97,7 @@ _MODEL_TEXT = {
     "poisson": ("Poisson regressions", "Poisson-regressies"),
     "zip": ("zero-inflated Poisson regressions", "zero-inflated Poisson-regressies"),
     "frailty": ("Poisson regressions with a person-level gamma frailty (negative binomial)",
-                "Poisson-regressies met een persoonsgebonden gamma-frailty (negatief binomiaal)"),
+                "Poisson-regressies met een persoonsgebonden gamma-verdeelde heterogeniteit (negatief binomiaal)"),
 }
 
 _PROFILE_BOOL = (
@@ -422,8 +422,9 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
                          "nl": f"Geschatte trajecten, {gname['nl']}"}
         titles[oname] = {"en": f"Observed cases per person-year by trajectory group, {gname['en']}",
                          "nl": f"Waargenomen zaken per persoonsjaar per trajectgroep, {gname['nl']}"}
-        fig = _curves_figure(rel_cur, rel_obs, out_dir, f"trajectories_{g}")
-        gate.figure(f"trajectories_{g}", [cname, oname], [fig])
+        fig_files = _curves_figure(rel_cur, rel_obs, out_dir, f"trajectories_{g}")
+        fig = fig_files[0]
+        gate.figure(f"trajectories_{g}", [cname, oname], fig_files)
         figures.append(Figure(f"trajectories_{g}", fig,
                               {"en": f"Offending trajectories by age, {gname['en']}",
                                "nl": f"Criminele trajecten naar leeftijd, {gname['nl']}"},
@@ -483,7 +484,7 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
         f"Groepsgebaseerd trajectmodel (Nagin): een mengsel van {kind_nl} van het aantal "
         f"getelde zaken per levensjaar op een polynoom van graad {spec.trajectories.degree} in "
         f"leeftijd, vanaf {spec.trajectories.min_age} jaar tot de peildatum, met correctie voor tijd "
-        "niet at risk (voor de registratieperiode, na overlijden of emigratie, in detentie). Het "
+        "buiten de risicotijd (voor de registratieperiode, na overlijden of emigratie, in detentie). Het "
         + ("aantal groepen is vastgelegd in de studiespecificatie; BIC en de andere diagnostieken "
            f"staan erbij voor 1 tot {spec.trajectories.max_groups} groepen"
            if spec.trajectories.groups else
@@ -538,25 +539,32 @@ def _curve_tables(fit: TrajectoryFit, min_persons: int = 10
     return pd.DataFrame(cur_rows), obs, values, ids
 
 
-def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> str:
-    """Fitted curves (lines) and observed rates (points, released cells only) by group."""
-    obs = obs[obs["observed_rate"].notna()] if len(obs) else obs
-    # display names in both languages (the keys stay in the released tables)
-    def both(k: object) -> str:
-        lab = _label(str(k))
-        return lab["en"] if lab["en"] == lab["nl"] else f"{lab['en']} / {lab['nl']}"
+def _curves_figure(cur: pd.DataFrame, obs: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
+    """Fitted curves (lines) and observed rates (points, released cells only) by group, one SVG
+    per report language (``name.svg``, ``name_nl.svg``); each trajectory group keeps its colour
+    in every figure (crimcareer.report.palette)."""
+    from crimcareer.report import palette
 
-    cur = cur.assign(group=cur["trajectory"].map(both))
-    obs = obs.assign(group=obs["trajectory"].map(both))
-    color = alt.Color("group:N", title="Trajectory group / Trajectgroep",
-                      legend=alt.Legend(labelLimit=400))
-    lines = alt.Chart(cur).mark_line().encode(
-        x=alt.X("age:Q", title="Age / Leeftijd"),
-        y=alt.Y("fitted:Q", title="Cases per year / Zaken per jaar"), color=color)
-    points = alt.Chart(obs).mark_point(size=18, opacity=0.6).encode(
-        x="age:Q", y="observed_rate:Q", color=color)
-    chart = (lines + points).properties(width=480, height=300)
-    return save_chart(chart, out_dir, name)
+    obs = obs[obs["observed_rate"].notna()] if len(obs) else obs
+    files = []
+    for lang, suffix in (("en", ""), ("nl", "_nl")):
+        names = {k: _label(str(k))[lang] for k in set(cur["trajectory"]) | set(obs["trajectory"])}
+        c = cur.assign(group=cur["trajectory"].map(names))
+        o = obs.assign(group=obs["trajectory"].map(names))
+        present = list(dict.fromkeys(list(cur["trajectory"]) + list(obs["trajectory"])))
+        color = alt.Color("group:N", title=palette.word("trajectory_group", lang),
+                          scale=palette.label_scale(palette.TRAJECTORIES, names, present),
+                          legend=alt.Legend(labelLimit=400))
+        lines = alt.Chart(c).mark_line().encode(
+            x=alt.X("age:Q", title=palette.word("age", lang)),
+            y=alt.Y("fitted:Q", title=palette.word("cases_per_year", lang)), color=color)
+        points = alt.Chart(o).mark_point(size=18, opacity=0.6).encode(
+            x="age:Q", y="observed_rate:Q", color=color)
+        chart = (lines + points).properties(width=480, height=300)
+        if lang == "nl":
+            chart = chart.configure(locale=palette.NL_LOCALE)
+        files.append(save_chart(chart, out_dir, name + suffix))
+    return files
 
 
 @dataclass
@@ -600,7 +608,7 @@ def _profile_tables(assign: pd.DataFrame, features: pd.DataFrame, by: str) -> Pr
             if not len(v):
                 continue
             rows.append({by: key, "variable": var, "n": int(v.sum()), "N": int(len(v)),
-                         "pct": float(v.mean())})
+                         "pct": 100 * float(v.mean())})
             n_ids.append(pid[known][v])
             N_ids.append(pid[known])
         for var in _PROFILE_NUM:
@@ -623,7 +631,7 @@ def _crossed(x: pd.DataFrame, row: str, col: str) -> tuple[pd.DataFrame, dict[st
     out, n_ids, N_ids = [], [], []
     for r, g in x.groupby(row, sort=True):
         for c, h in g.groupby(col, sort=True):
-            out.append({row: r, col: c, "n": len(h), "N": len(g), "pct": len(h) / len(g)})
+            out.append({row: r, col: c, "n": len(h), "N": len(g), "pct": 100 * len(h) / len(g)})
             n_ids.append(h["person_id"].to_numpy())
             N_ids.append(g["person_id"].to_numpy())
     return pd.DataFrame(out), {"n": n_ids, "N": N_ids}
@@ -692,12 +700,13 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     n_aty, N = int(is_aty.sum()), len(aty)
     share = gate.proportions("atypical_share", pd.DataFrame(
         {"subgroup": ["atypical"], "n": [n_aty], "N": [N],
-         "pct": [n_aty / N if N else np.nan]}), estimate_cols=["pct"],
+         "pct": [100 * n_aty / N if N else np.nan]}), estimate_cols=["pct"],
         members={"n": [aty_ids[is_aty]], "N": [aty_ids]})
     tables.append("atypical_share")
     titles["atypical_share"] = {"en": "Offenders whose first counted case is the index case",
                                 "nl": "Daders van wie de eerste getelde zaak de indexzaak is"}
-    headline["B16"] = {"share": share["pct"].iloc[0]}
+    b16 = share["pct"].iloc[0]  # released tables hold percentages, results.json fractions
+    headline["B16"] = {"share": None if pd.isna(b16) else float(b16) / 100}
 
     sub = aty.assign(subgroup=np.where(aty["atypical"], "atypical", "other_offender"))
     feats = features.copy()
@@ -713,7 +722,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
             v = g["female"].astype(bool).to_numpy()
             if len(v):
                 rows.append({"subgroup": key, "variable": "female", "n": int(v.sum()),
-                             "N": len(v), "pct": float(v.mean())})
+                             "N": len(v), "pct": 100 * float(v.mean())})
                 n_ids.append(g["person_id"].to_numpy()[v])
                 N_ids.append(g["person_id"].to_numpy())
         prof.add_shares(pd.DataFrame(rows), n_ids, N_ids)
@@ -731,8 +740,9 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         tables.append("atypical_profile")
         titles["atypical_profile"] = {"en": "Atypical vs other offenders: profile",
                                       "nl": "Atypische vs overige daders: profiel"}
-        fig = _profile_figure(rel, out_dir, "atypical_profile")
-        gate.figure("atypical_profile_figure", ["atypical_profile"], [fig])
+        fig_files = _profile_figure(rel, out_dir, "atypical_profile")
+        fig = fig_files[0]
+        gate.figure("atypical_profile_figure", ["atypical_profile"], fig_files)
         figures.append(Figure("atypical_profile_figure", fig,
                               {"en": "Atypical vs other offenders", "nl": "Atypische vs overige daders"},
                               ["atypical_profile"]))
@@ -749,7 +759,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         for lab, h in x.groupby("trajectory", sort=True):
             a = h["atypical"].to_numpy(dtype=bool)
             rows.append({"trajectory": lab, "n": int(a.sum()), "N": len(h),
-                         "pct": float(a.mean())})
+                         "pct": 100 * float(a.mean())})
             n_ids.append(h["person_id"].to_numpy()[a])
             N_ids.append(h["person_id"].to_numpy())
         gate.proportions("atypical_by_trajectory", pd.DataFrame(rows), estimate_cols=["pct"],
@@ -774,7 +784,7 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
             extra["atypical_truth"] = {"agreement": gate.scalar("atypical_truth_agreement", acc,
                                                                 len(j))}
     pct = share["pct"].iloc[0]
-    shown = "–" if pd.isna(pct) else f"{pct:.0%}"
+    shown = "–" if pd.isna(pct) else f"{pct / 100:.0%}"
     return Section(
         key="atypical",
         title={"en": "The atypical offender", "nl": "De atypische dader"},
@@ -791,13 +801,40 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     )
 
 
-def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> str:
-    """Bar chart of released shares, atypical vs other offenders."""
-    d = rel[rel["pct"].notna() & ~rel["variable"].astype(str).str.startswith("origin_")]
-    chart = alt.Chart(d).mark_bar().encode(
-        y=alt.Y("variable:N", title=None),
-        x=alt.X("pct:Q", title="share", axis=alt.Axis(format="%")),
-        color=alt.Color("subgroup:N"),
-        yOffset="subgroup:N",
-    ).properties(width=420)
-    return save_chart(chart, out_dir, name)
+def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
+    """Bar chart of released shares (%), atypical vs other offenders, one SVG per language;
+    withheld bars are marked with ✱."""
+    from crimcareer.report import palette
+    from crimcareer.report.html import all_labels
+
+    labels = all_labels()
+
+    def _label(key: str) -> dict[str, str]:  # noqa: F811 - every module's labels
+        en, nl = labels.get(key, (key.replace("_", " "), key.replace("_", " ")))
+        return {"en": en, "nl": nl}
+
+    keep = ~rel["variable"].astype(str).str.startswith("origin_")
+    files = []
+    for lang, suffix in (("en", ""), ("nl", "_nl")):
+        d = rel[keep].copy()
+        d["label"] = [_label(str(v))[lang] for v in d["variable"]]
+        subs = {k: _label(str(k))[lang] for k in d["subgroup"].unique()}
+        d["who"] = d["subgroup"].map(subs)
+        d["pct100"] = d["pct"]  # released tables hold percentages
+        d["mark"] = np.where(d["pct"].isna(), palette.SUPPRESSED_MARK, "")
+        y = alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360))
+        color = alt.Color("who:N", title=None, legend=alt.Legend(labelLimit=400),
+                          scale=palette.label_scale(palette.SUBGROUPS, subs,
+                                                    list(d["subgroup"].unique())))
+        bars = alt.Chart(d[d["pct"].notna()]).mark_bar().encode(
+            y=y, x=alt.X("pct100:Q", title=palette.word("share_pct", lang),
+                         scale=alt.Scale(domain=[0, 100])),
+            color=color, yOffset="who:N")
+        marks = alt.Chart(d[d["pct"].isna()]).mark_text(align="left", dx=2).encode(
+            y=y, x=alt.datum(0), text="mark:N", yOffset="who:N")
+        chart = (bars + marks).properties(width=420, title=palette.word("withheld", lang)
+                                          if d["pct"].isna().any() else "")
+        if lang == "nl":
+            chart = chart.configure(locale=palette.NL_LOCALE)
+        files.append(save_chart(chart, out_dir, name + suffix))
+    return files

@@ -30,14 +30,17 @@ def year_of(days: np.ndarray) -> np.ndarray:
 
 
 def anniversary(birth: np.ndarray, age: int | np.ndarray) -> np.ndarray:
-    """The exact date a person turns `age` (29 February -> 28 February), as day numbers."""
+    """The exact date a person turns `age` (29 February -> 1 March in a common year, as
+    crimcareer.engine.add_years and age_in_years), as day numbers."""
     b = np.asarray(birth, dtype="int64").astype("datetime64[D]")
     y = b.astype("datetime64[Y]").astype(np.int64) + 1970
     m = (b.astype("datetime64[M]").astype(np.int64) % 12) + 1
     d = (b - b.astype("datetime64[M]")).astype(np.int64) + 1
     ny = y + np.asarray(age, dtype=np.int64)
     leap = ((ny % 4 == 0) & (ny % 100 != 0)) | (ny % 400 == 0)
-    d = np.where((m == 2) & (d == 29) & ~leap, 28, d)
+    moved = (m == 2) & (d == 29) & ~leap
+    d = np.where(moved, 1, d)
+    m = np.where(moved, 3, m)
     ym = ((ny - 1970) * 12 + (m - 1)).astype("datetime64[M]")
     return (ym.astype("datetime64[D]") + (d - 1)).astype(np.int64)
 

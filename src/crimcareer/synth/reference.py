@@ -45,11 +45,13 @@ def _age(birth: pd.Series, at: pd.Series) -> pd.Series:
 
 
 def _add_years(d: pd.Series, n: int) -> pd.Series:
-    """The date n years later; 29 February becomes 28 February in a non-leap year."""
+    """The date n years later; 29 February becomes 1 March in a non-leap year (as age_in_years)."""
     y = d.dt.year + n
     leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    dd = d.dt.day.where(~((d.dt.month == 2) & (d.dt.day == 29) & ~leap), 28)
-    return pd.to_datetime(pd.DataFrame({"year": y, "month": d.dt.month, "day": dd}))
+    moved = (d.dt.month == 2) & (d.dt.day == 29) & ~leap
+    dd = d.dt.day.where(~moved, 1)
+    mm = d.dt.month.where(~moved, 3)
+    return pd.to_datetime(pd.DataFrame({"year": y, "month": mm, "day": dd}))
 
 
 def load(folder: str | Path) -> dict[str, pd.DataFrame]:
