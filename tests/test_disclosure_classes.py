@@ -4,8 +4,7 @@ person's value.
 
 The attacker reads only the exported files (tables, figures, report.html, disclosure.json,
 results.json), never OUT/internal and never the gate's code. This fails on the gate before the
-rewrite of issue 10 (see tests/test_disclosure_attacks_replay.py for what it recovers there); the
-lead removes the xfail marker when the new gate makes it pass.
+rewrite of issue 10 (see tests/test_disclosure_attacks_replay.py for what it recovers there).
 """
 
 from __future__ import annotations
@@ -48,7 +47,14 @@ def test_every_attack_reads_the_export(tiny_flagship, findings):
         assert isinstance(fs, list) and all(f.klass == klass for f in fs)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10: gate rewrite pending")
 @pytest.mark.parametrize("klass", sorted(attacks.ATTACKS))
 def test_no_attack_class_recovers_a_small_count(findings, klass):
     assert findings[klass] == [], "\n".join(str(f) for f in findings[klass])
+
+
+def test_check_redoes_the_membership_audit(tiny_flagship):
+    """`crimcareer check` re-audits from OUT/internal: the run passes it."""
+    from crimcareer.disclosure import audit_output
+
+    assert (tiny_flagship / "internal" / "disclosure_state.json").exists()
+    assert audit_output(tiny_flagship) == []

@@ -179,7 +179,7 @@ class Violation:
     rule: str
     count: int
     examples: list[int] = field(default_factory=list)
-    hint: str = ""  # what to do, in plain words (e.g. the date format the values seem to use)
+    hint: str = field(default="", compare=False)  # advice, not identity: what to do, in plain words (e.g. the date format the values seem to use)
 
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table

@@ -1119,7 +1119,7 @@ class Gate:
                 chosen = [r for r in sig if sig[r] in {sig[t] for t in twins_too}
                           and r not in self._public]
             chosen = list(dict.fromkeys(chosen))
-            if not chosen and self._drop_reasons():
+            if not chosen and self._drop_reasons([*counts, *sum_fails]):
                 continue
             if not chosen:  # nothing left to withhold: refuse the current output
                 chosen = [r for r, c in self.ledger.cells.items()
@@ -1137,11 +1137,15 @@ class Gate:
                 withheld += 1
         raise RuntimeError("disclosure audit did not converge")
 
-    def _drop_reasons(self) -> bool:
+    def _drop_reasons(self, fails: list | None = None) -> bool:
         """Last resort when public numbers and stated reasons alone pin a few persons down
         (a public group of 12 and "fewer than 10 with the trait" bound the rest): the current
         output's reasons no longer say which count was small. True if any reason changed."""
-        hit = [r for r in self._bound if r[0] == self._current]
+        if self._current:
+            hit = [r for r in self._bound if r[0] == self._current]
+        else:  # the final audit: the reasons named by the failures (else every reason)
+            text = " ".join(f.what for f in fails or [])
+            hit = [r for r in self._bound if ref_str(r) in text] or list(self._bound)
         for r in hit:
             del self._bound[r]
             c = self.ledger.cells.get(r)
