@@ -43,6 +43,20 @@ def default_population(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def flagship(tmp_path_factory, default_population):
+    """The flagship study on the default population (1M persons, seed 1), as `make demo` runs it.
+    (Calibration holds from about 500k persons up: below that the few highest-risk persons
+    saturate the target probability; see docs/synthetic.md.)"""
+    from crimcareer.study.run import run_study
+    from crimcareer.study.spec import default_spec_path, load_spec
+
+    out = tmp_path_factory.mktemp("flagship") / "out"
+    result = run_study(load_spec(default_spec_path()), default_population / "registers", out,
+                       truth_dir=default_population / "truth")
+    return out, result
+
+
 @pytest.fixture(scope="module")
 def engine():
     """A DuckDB engine per test module."""

@@ -12,7 +12,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from crimcareer.study.compare import (binary_test, fisher_freeman_halton_2xc,
-                                      logistic_dse_vs_cc, odds_ratio_2x2, pairwise_odds_ratios,
+                                      logistic_target_vs_cc, odds_ratio_2x2, pairwise_odds_ratios,
                                       three_group_table, wilson_interval)
 from crimcareer.study.spec import default_spec_path, load_spec
 
@@ -141,7 +141,7 @@ def test_logistic_recovers_planted_coefficients(spec):
     f = pd.DataFrame({"person_id": range(n), "group": np.where(y, "DSE", "CC"),
                       "criminal_family": x1, "skq_by_23": x2, "age_at_index": age - 30})
     f.loc[:9, "skq_by_23"] = None  # complete cases only
-    fit = logistic_dse_vs_cc(f, spec, predictors=["criminal_family", "skq_by_23", "age_at_index"])
+    fit = logistic_target_vs_cc(f, spec, predictors=["criminal_family", "skq_by_23", "age_at_index"])
     c = fit.coefs.set_index("term")
     assert c.loc["criminal_family", "coef"] == pytest.approx(1.2, abs=0.15)
     assert c.loc["skq_by_23", "coef"] == pytest.approx(-0.8, abs=0.15)
@@ -159,5 +159,5 @@ def test_logistic_ignores_nc_and_constant_predictors(spec):
     f = pd.DataFrame({"person_id": range(300), "group": ["DSE", "CC", "NC"] * 100,
                       "criminal_family": rng.random(300) < 0.5, "male": True,
                       "age_at_index": rng.normal(0, 1, 300)})
-    fit = logistic_dse_vs_cc(f, spec, predictors=["criminal_family", "male", "age_at_index"])
+    fit = logistic_target_vs_cc(f, spec, predictors=["criminal_family", "male", "age_at_index"])
     assert fit.n_obs == 200 and "male" not in set(fit.coefs["term"])

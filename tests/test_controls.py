@@ -268,7 +268,7 @@ def test_cohort_section_suppresses_small_groups(engine, spec, tmp_path):
     gate = Gate()
     sec = cohort_section(res, gate, _with(spec, "controls", groups=["NC"]), tmp_path)
     assert sec.headline == {"B1": {"DSE": None}, "B2": {"NC": None}}
-    assert gate.tables["cohort_balance_means"][["mean_dse", "smd_after"]].isna().all().all()
+    assert gate.tables["cohort_balance_means"][["mean_offenders", "smd_after"]].isna().all().all()
     shares = gate.tables["cohort_balance_shares"]
     assert shares.loc[shares["sample"] != "pool", "pct"].isna().all()
     assert shares["smd"].isna().all()  # offenders' shares withheld: no SMD may reveal them

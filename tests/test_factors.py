@@ -157,7 +157,7 @@ def test_factors_section(tmp_path, spec):
     assert (tmp_path / "figures" / "risk_factors_nl.svg").exists()
     assert "Criminele ouder" in (tmp_path / "figures" / "risk_factors_nl.svg").read_text()
     assert gate.records["risk_factors"].kind == "figure"
-    assert len(gate.tables["factors_logit_dse_cc"]) > 0
+    assert len(gate.tables["factors_logit_vs_cc"]) > 0
     ors = gate.tables["factors_odds_ratios"]
     fam = ors[(ors["variable"] == "criminal_family") & (ors["comparison"] == "DSE vs NC")].iloc[0]
     assert fam["odds_ratio"] > 4  # planted (0.8/0.2)/(0.2/0.8) = 16

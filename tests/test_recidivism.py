@@ -342,7 +342,7 @@ def test_young_share_by_reoffending_counts():
         "reoffended_7y": [True, True, False, False, False, True, True],
         "age_at_start": [20, 30, 22, 40, 18, 19, 20],
     })
-    res = rc.young_share_by_reoffending(fu, 7, 23).set_index("subset")
+    res = rc.young_share_by_reoffending(fu, 7, 23, group="DSE").set_index("subset")
     assert (res.at["reoffenders", "n"], res.at["reoffenders", "N"]) == (1, 2)
     assert (res.at["non_reoffenders", "n"], res.at["non_reoffenders", "N"]) == (1, 2)
 

@@ -48,7 +48,7 @@ def test_shares_are_percent_with_one_decimal_whatever_the_table_holds(unit) -> N
 
 
 def test_years_and_counts_are_shown_as_such() -> None:
-    df = pd.DataFrame({"group": ["CC"], "variable": ["birth_year"], "mean_dse": [1983.0690],
+    df = pd.DataFrame({"group": ["CC"], "variable": ["birth_year"], "mean_offenders": [1983.0690],
                        "smd_before": [0.1812]})
     cells = _cells(render_table(df, "cohort_balance_means", "T", "en", LABELS))
     assert "1983.1" in cells and "1,983.069" not in " ".join(cells)
@@ -121,19 +121,24 @@ def test_dutch_report_is_dutch_with_a_clean_footer(tmp_path) -> None:
         assert word not in text, word
 
 
-def test_every_group_keeps_its_colour_in_both_languages() -> None:
+@pytest.mark.parametrize("label", ["DSE", "LAB"])
+def test_every_group_keeps_its_colour_in_both_languages(label) -> None:
     from crimcareer.report import palette
     from crimcareer.study.factors import risk_factor_chart
+    from crimcareer.study.spec import default_spec_path, load_spec
+    from crimcareer.study.wording import group_names
 
-    t = pd.DataFrame({"variable": ["male"] * 3, "group": ["NC", "DSE", "CC"], "n": [300, 500, 400],
+    spec = load_spec(default_spec_path())
+    spec = spec.model_copy(update={"target": spec.target.model_copy(update={"label": label})})
+    t = pd.DataFrame({"variable": ["male"] * 3, "group": ["NC", label, "CC"], "n": [300, 500, 400],
                       "N": [620] * 3, "pct": [48.4, 80.6, 64.5], "ci_low": [44.0, 77.0, 61.0],
                       "ci_high": [52.0, 83.0, 68.0], "suppressed": ["", "", ""]})
     for lang in ("en", "nl"):
-        spec = risk_factor_chart(t, lang).to_dict()
-        scale = spec["layer"][0]["encoding"]["color"]["scale"]
+        chart = risk_factor_chart(t, spec, lang).to_dict()
+        scale = chart["layer"][0]["encoding"]["color"]["scale"]
         colours = dict(zip(scale["domain"], scale["range"]))
-        names = {g: LABELS[g][0 if lang == "en" else 1] for g in ("DSE", "CC", "NC")}
-        assert {g: colours[names[g]] for g in names} == palette.GROUPS
+        names = {g: n[0 if lang == "en" else 1] for g, n in group_names(spec).items()}
+        assert {g: colours[names[g]] for g in names} == palette.group_colours(label)
 
 
 def test_withdrawn_prose_names_tables_by_their_titles(tmp_path) -> None:

@@ -31,17 +31,6 @@ PUBLISHED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def flagship(tmp_path_factory, default_population):
-    """The flagship study on the default population (1M persons, seed 1), as `make demo` runs it.
-    (Calibration holds from about 500k persons up: below that the few highest-risk persons
-    saturate the target probability; see docs/synthetic.md.)"""
-    out = tmp_path_factory.mktemp("flagship") / "out"
-    result = run_study(load_spec(default_spec_path()), default_population / "registers", out,
-                       truth_dir=default_population / "truth")
-    return out, result
-
-
 def test_run_writes_every_output(flagship):
     out, result = flagship
     for rel in ("report.html", "results.json", "manifest.json", "disclosure.json", "tables.xlsx",

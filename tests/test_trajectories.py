@@ -396,7 +396,7 @@ def test_atypical_section_against_planted_route(planted_run):
 def test_atypical_offenders_definition():
     cohort = pd.DataFrame({"person_id": ["a", "b", "c", "d"], "group": ["DSE", "DSE", "DSE", "CC"]})
     feats = pd.DataFrame({"person_id": ["a", "b", "c", "d"], "n_prior_cases": [0, 3, np.nan, 0]})
-    out = atypical_offenders(cohort, feats)
+    out = atypical_offenders(cohort, feats, "DSE")
     assert dict(zip(out.person_id, out.atypical)) == {"a": True, "b": False}
 
 

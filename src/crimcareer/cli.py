@@ -336,6 +336,9 @@ def run(
                                                                            spec.absolute()])
     if mode is Mode.repair:
         _print_repair_summary(result.repair_log)
+    for title in result.empty_sections:
+        console.print(f"[yellow]note:[/yellow] section '{title}': every number withheld; the "
+                          "study has too few persons for it (see [target] in the spec)")
     console.print(f"[green]report:[/green] {out / 'report.html'}")
 
 

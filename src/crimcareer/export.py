@@ -196,6 +196,7 @@ def checker_summary(out: Path, doc: dict, files: list[str], lang: str = "en") ->
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
+    labels.update(_study_labels(manifest))
     spec = manifest.get("spec", {}).get("study", {})
     finished = ""
     try:
@@ -260,6 +261,18 @@ def checker_summary(out: Path, doc: dict, files: list[str], lang: str = "en") ->
                   "in the secure environment.",
                   "- `manifest.json`: paths and file hashes of the secure environment.", ""]
     return "\n".join(lines)
+
+
+def _study_labels(manifest: dict) -> dict:
+    """The run's own words (its target group's name, ages it set) from the spec in manifest.json;
+    none when the manifest holds no valid spec."""
+    from crimcareer.study.spec import StudySpec
+    from crimcareer.study.wording import study_labels
+
+    try:
+        return study_labels(StudySpec.model_validate(manifest.get("spec", {})))
+    except ValueError:
+        return {}
 
 
 def _lab(labels: dict, key: str, lang: str) -> str:

@@ -343,6 +343,8 @@ def _code_label(v: object, labels: dict[str, tuple[str, str]], lang: str) -> obj
 def _column_label(name: str, col: str, kind: str, df: pd.DataFrame, lang: str,
                   labels: dict[str, tuple[str, str]]) -> str:
     i = 0 if lang == "en" else 1
+    if f"{name}:{col}" in labels:  # a study's own words for this column (report.labels overlay)
+        return labels[f"{name}:{col}"][i]
     for pattern, c, pair in TABLE_COLUMNS:
         if c == col and fnmatch.fnmatch(name, pattern):
             return pair[i]
@@ -454,8 +456,8 @@ def write_report(sections: list[Section], gate: Gate, out_dir: str | Path, lang:
                  meta: dict | None = None) -> Path:
     """Write OUT/report.html from the sections; every table comes from the gate's releases."""
     out_dir = Path(out_dir)
-    labels = all_labels()
     meta = meta or {}
+    labels = {**all_labels(), **meta.get("labels", {})}  # the study's own words win
     title = meta.get("title_en" if lang == "en" else "title_nl") or _t("title", lang)
     toc, body = [], []
     for i, sec in enumerate(sections, 1):
@@ -503,6 +505,7 @@ svg {{ max-width: 100%; height: auto; }}
 <h1>{html.escape(title)}</h1>
 <p class="note">{_t('suppressed_note', lang)}</p>
 <p>{html.escape(_subtitle(meta.get('subtitle', ''), lang))}</p>
+<p>{html.escape(meta.get('design', {}).get(lang, ''))}</p>
 <nav><h3>{_t('contents', lang)}</h3><ol>{''.join(toc)}</ol></nav>
 {''.join(body)}
 <footer><p class="src">{_t('generated', lang)} {html.escape(_version(meta))}</p></footer>

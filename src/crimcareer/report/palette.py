@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import altair as alt
 
-GROUPS = {"DSE": "#D55E00", "CC": "#0072B2", "NC": "#009E73"}
+TARGET = "#D55E00"  # the target group, whatever its code
+CONTROLS = {"CC": "#0072B2", "NC": "#009E73"}
+
+
+def group_colours(target: str) -> dict[str, str]:
+    """Colour per group code: the target group (the spec's label) first, then the controls."""
+    return {target: TARGET, **CONTROLS}
+
 TRAJECTORIES = {
     "low_rate": "#56B4E9", "early_peak": "#E69F00", "mid_peak": "#F0E442",
     "late_peak": "#CC79A7", "high_rate_persistent": "#000000", "single_group": "#999999",

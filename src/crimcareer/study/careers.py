@@ -19,8 +19,7 @@ from crimcareer.engine import age_in_years
 from crimcareer.report.section import Section
 from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
-
-GROUPS = ("DSE", "CC", "NC")
+from crimcareer.study.wording import counted_words
 
 LABELS: dict[str, tuple[str, str]] = {
     "age_at_index": ("Age at index date", "Leeftijd op indexdatum"),
@@ -142,10 +141,10 @@ def _career_frame(cohort: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
 OFFENDER_ONLY = ("first_trafficking_young", "repeat_trafficking", "age_first_trafficking")
 
 
-def _offenders_only(tab: pd.DataFrame) -> pd.DataFrame:
-    """Keep only the DSE rows of offender-only measures, without a test over groups."""
+def _offenders_only(tab: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Keep only the target group's rows of offender-only measures, without a test over groups."""
     only = tab["variable"].isin(OFFENDER_ONLY)
-    tab = tab[~only | (tab["group"] == "DSE")].copy()
+    tab = tab[~only | (tab["group"] == target)].copy()
     tab.loc[tab["variable"].isin(OFFENDER_ONLY), ["test", "p_value"]] = ["none", np.nan]
     return tab.reset_index(drop=True)
 
@@ -169,13 +168,14 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
     cont = [v for v in CAREER_CONTINUOUS if v in f.columns]
     tab = three_group_table(cohort, f, spec, binary=binary, continuous=cont)
     bin_tab = tab[tab["kind"] == "binary"].drop(columns=["kind", "mean", "sd"]).reset_index(drop=True)
-    bin_tab = _offenders_only(bin_tab)
+    target = spec.target.label
+    bin_tab = _offenders_only(bin_tab, target)
     keys = ["variable", "group"]  # ledger cell keys "variable|group"
     shares = blank_tests_of_suppressed(gate.proportions(
         "careers_shares", bin_tab, estimate_cols=["pct", "ci_low", "ci_high", "p_value"],
         key_cols=keys, members=three_group_members(cohort, f, bin_tab)))
 
-    cont_tab = _offenders_only(tab[tab["kind"] == "continuous"]).reset_index(drop=True)
+    cont_tab = _offenders_only(tab[tab["kind"] == "continuous"], target).reset_index(drop=True)
     ids, values = three_group_ids(cohort, f, cont_tab)
     means = gate.magnitudes(
         "careers_means",
@@ -195,39 +195,40 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
         members=three_group_members(cohort, f, cats, {c: c + "_any" for c in cat_cols})))
 
     def share(var: str) -> float | None:
-        v = _released(shares, var, "DSE", "pct")
+        v = _released(shares, var, target, "pct")
         return None if v is None else v / 100.0
 
     headline = {
-        "B3": {"DSE": share("first_trafficking_young")},
-        "B4": {"DSE": share("repeat_trafficking")},
-        "B8": {"DSE": _released(means, "age_at_index", "DSE", "mean")},
-        "B9": {"DSE": share("age_18_24")},
-        "B14": {"DSE": _released(means, "n_prior_cases", "DSE", "mean")},
+        "B3": {target: share("first_trafficking_young")},
+        "B4": {target: share("repeat_trafficking")},
+        "B8": {target: _released(means, "age_at_index", target, "mean")},
+        "B9": {target: share("age_18_24")},
+        "B14": {target: _released(means, "n_prior_cases", target, "mean")},
     }
     if "male" in f.columns:
-        m = f.loc[f["group"] == "DSE", "male"].dropna().astype(float)
-        b7 = pd.DataFrame({"variable": ["male"], "group": ["DSE"], "n": [int(m.sum())],
+        m = f.loc[f["group"] == target, "male"].dropna().astype(float)
+        b7 = pd.DataFrame({"variable": ["male"], "group": [target], "n": [int(m.sum())],
                            "N": [len(m)], "pct": [100 * m.mean() if len(m) else np.nan]})
         b7 = gate.proportions("careers_male", b7, estimate_cols=["pct"], key_cols=keys,
                               members=three_group_members(cohort, f, b7))
-        v = _released(b7, "male", "DSE", "pct")
-        headline["B7"] = {"DSE": None if v is None else v / 100.0}
+        v = _released(b7, "male", target, "pct")
+        headline["B7"] = {target: None if v is None else v / 100.0}
         extra_tables = ["careers_male"]
     else:
         extra_tables = []
 
     tables = ["careers_shares", "careers_means", "careers_categories", *extra_tables]
+    counted_en, counted_nl = counted_words(spec)
     return Section(
         key="careers",
         title={"en": "Criminal careers", "nl": "Criminele carrières"},
         text={
-            "en": ("Counted cases (not acquitted, not technically dismissed) of each study person "
+            "en": (f"Counted cases ({counted_en}) of each study person "
                    "by offence date: age at the first case and the first trafficking case, cases "
                    "before the index date, new trafficking cases after it, and the offence "
                    "categories before and after the index date. Tests over the groups: "
                    "chi-square or Fisher (shares), Kruskal-Wallis (means)."),
-            "nl": ("Meegetelde zaken (geen vrijspraak, geen technisch sepot) per onderzoekspersoon "
+            "nl": (f"Meegetelde zaken ({counted_nl}) per onderzoekspersoon "
                    "naar pleegdatum: leeftijd bij de eerste zaak en de eerste mensenhandelzaak, "
                    "zaken voor de indexdatum, nieuwe mensenhandelzaken daarna, en de "
                    "delictcategorieën voor en na de indexdatum. Toetsen tussen de groepen: "

@@ -1,4 +1,4 @@
-"""The target group: counted cases, target cases and the DSE cohort (one index case per offender).
+"""The target group: counted cases, target cases and the target cohort (one index case per offender).
 
 All functions take and return Ibis tables, so they run unchanged on DuckDB and Spark over the whole
 population. Definitions (issue 3, docs/architecture.md):
@@ -8,9 +8,9 @@ population. Definitions (issue 3, docs/architecture.md):
   equal to ``spec.target.domestic`` when that is set (a null ``domestic`` never qualifies then),
   registered (``coalesce(registration_date, offence_date)``) within ``spec.target.period``
   (both ends inclusive);
-- DSE cohort: per person the first target case by offence date (ties: smallest ``case_id``); its
-  offence date is the index date. The `group` value of these persons is always ``"DSE"``
-  (TARGET_GROUP); ``spec.target.label`` is display text only.
+- target cohort: per person the first target case by offence date (ties: smallest ``case_id``);
+  its offence date is the index date. The `group` value of these persons is the spec's
+  ``target.label`` (its name in the report comes from crimcareer.study.wording).
 
 ``study_cohort``, ``CohortResult`` and ``cohort_section`` (in study/controls.py) can also be
 imported from here.
@@ -24,12 +24,7 @@ import ibis.expr.types as ir
 from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
 
-TARGET_GROUP = "DSE"  # the value of the cohort frame's `group` column for the target group
-
 LABELS: dict[str, tuple[str, str]] = {
-    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
     "index_date": ("Index date", "Indexdatum"),
     "index_case_id": ("Index case", "Indexzaak"),
     "matched_to": ("Matched offender", "Gematchte dader"),

@@ -1,4 +1,4 @@
-"""Three-group comparison (DSE, CC, NC): shares with Wilson CIs, tests, odds ratios, logit.
+"""Three-group comparison (target group, CC, NC): shares with Wilson CIs, tests, odds ratios, logit.
 
 Works on the cohort-sized person features frame (pandas): statsmodels for Wilson intervals, 2x2
 odds ratios and the logistic regression; scipy for chi-square, Fisher and Kruskal-Wallis tests.
@@ -18,7 +18,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from crimcareer.study.spec import StudySpec
 
-GROUP_ORDER = ("DSE", "CC", "NC")
+CONTROL_ORDER = ("CC", "NC")
 
 LABELS: dict[str, tuple[str, str]] = {
     "variable": ("Variable", "Variabele"),
@@ -38,12 +38,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "coef": ("Coefficient (log odds)", "Coëfficiënt (log-odds)"),
     "se": ("Standard error", "Standaardfout"),
     "const": ("Intercept", "Constante"),
-    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
     "CC": ("Criminal controls", "Criminele controlegroep"),
     "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
 }
 
-#: Default predictors of the DSE-vs-CC logistic regression: risk factors, not career measures,
+#: Default predictors of the target-vs-CC logistic regression: risk factors, not career measures,
 #: and not age or sex (the groups are matched on sex and birth year and share index dates).
 #: skq_by_23 is null for persons not yet 23 at the cut-off: they drop out (complete cases).
 LOGIT_PREDICTORS = ("criminal_family", "skq_by_23", "single_parent_childhood",
@@ -113,9 +112,11 @@ def _with_group(cohort: pd.DataFrame | None, features: pd.DataFrame) -> pd.DataF
     return features.merge(cohort[["person_id", "group"]], on="person_id", how="left")
 
 
-def _groups(f: pd.DataFrame) -> list[str]:
+def _groups(f: pd.DataFrame, target: str) -> list[str]:
+    """The groups present: the target group first, then the controls, then any other."""
     present = set(f["group"].dropna())
-    return [g for g in GROUP_ORDER if g in present] + sorted(present - set(GROUP_ORDER))
+    order = (target, *CONTROL_ORDER)
+    return [g for g in order if g in present] + sorted(present - set(order))
 
 
 def three_group_table(cohort: pd.DataFrame | None, features: pd.DataFrame, spec: StudySpec,
@@ -127,7 +128,7 @@ def three_group_table(cohort: pd.DataFrame | None, features: pd.DataFrame, spec:
     carries the variable's test over the groups (chi2/fisher for binary, Kruskal-Wallis else).
     """
     f = _with_group(cohort, features)
-    groups = _groups(f)
+    groups = _groups(f, spec.target.label)
     if binary is None:
         binary = [c for c in f.columns if c not in ("person_id", "group")
                   and f[c].dropna().isin([0, 1, True, False]).all() and f[c].notna().any()]
@@ -250,13 +251,13 @@ def odds_ratio_2x2(a: int, b: int, c: int, d: int) -> tuple[float, float, float,
 def pairwise_odds_ratios(features: pd.DataFrame, spec: StudySpec,
                          variables: list[str] | None = None,
                          cohort: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Odds ratios DSE vs CC and DSE vs NC per binary variable, with 95% CI and p-value.
+    """Odds ratios target group vs CC and vs NC per binary variable, with 95% CI and p-value.
 
     For the disclosure gate, n is the smallest cell of the 2x2 table and N the smaller group, so
     the gate's person-count rules cover every cell (the cell counts are in the three-group table).
     """
     f = _with_group(cohort, features)
-    target = spec.target.label if spec.target.label in set(f["group"]) else "DSE"
+    target = spec.target.label
     if variables is None:
         variables = [c for c in f.columns if c not in ("person_id", "group")
                      and f[c].dropna().isin([0, 1, True, False]).all() and f[c].notna().any()]
@@ -282,7 +283,7 @@ def pairwise_odds_ratios(features: pd.DataFrame, spec: StudySpec,
 
 @dataclass
 class LogitResult:
-    """A fitted DSE-vs-CC logistic regression, ready for Gate.model."""
+    """A fitted target-vs-CC logistic regression, ready for Gate.model."""
 
     coefs: pd.DataFrame
     n_obs: int
@@ -292,10 +293,10 @@ class LogitResult:
     converged: bool = True
 
 
-def logistic_dse_vs_cc(features: pd.DataFrame, spec: StudySpec,
+def logistic_target_vs_cc(features: pd.DataFrame, spec: StudySpec,
                        predictors: list[str] | None = None,
                        cohort: pd.DataFrame | None = None) -> LogitResult | None:
-    """Multivariable logistic regression of DSE (1) against CC (0), complete cases (statsmodels).
+    """Multivariable logistic regression of the target group (1) against CC (0), complete cases (statsmodels).
 
     Coefficients with odds ratios and 95% CIs; category_counts holds persons per level of every
     binary predictor and of the outcome. None when fewer than two usable predictors or groups.
@@ -303,7 +304,7 @@ def logistic_dse_vs_cc(features: pd.DataFrame, spec: StudySpec,
     import statsmodels.api as sm
 
     f = _with_group(cohort, features)
-    target = spec.target.label if spec.target.label in set(f["group"]) else "DSE"
+    target = spec.target.label
     f = f[f["group"].isin([target, "CC"])]
     if predictors is None:
         predictors = [p for p in LOGIT_PREDICTORS if p in f.columns]

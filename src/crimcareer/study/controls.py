@@ -43,12 +43,12 @@ from crimcareer.adapters.files import Registers
 from crimcareer.engine import Engine
 from crimcareer.errors import StudyError
 from crimcareer.study.cohort import (
-    TARGET_GROUP,
     counted_cases,
     dse_cohort,
     registered_within,
 )
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.wording import target_name
 
 CONTROL_GROUPS = ("CC", "NC")
 _GROUP_CODE = {"CC": 1, "NC": 2}  # part of the numpy seed, so groups draw independently
@@ -71,7 +71,7 @@ LABELS: dict[str, tuple[str, str]] = {
                     "Herkomst Marokko, Turkije, Suriname of Antillen"),
     "group": ("Group", "Groep"),
     "variable": ("Variable", "Variabele"),
-    "mean_dse": ("Mean, offenders", "Gemiddelde, daders"),
+    "mean_offenders": ("Mean, offenders", "Gemiddelde, daders"),
     "mean_pool": ("Mean, control pool before matching", "Gemiddelde, controlepool voor matching"),
     "mean_matched": ("Mean, matched controls", "Gemiddelde, gematchte controles"),
     "smd_before": ("Standardised mean difference before matching",
@@ -86,7 +86,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "pct": ("Percentage", "Percentage"),
     "pool_size": ("Persons in the control pool", "Personen in de controlepool"),
     "unmatched": ("Offenders without a control", "Daders zonder controle"),
-    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
     "CC": ("Criminal controls", "Criminele controlegroep"),
     "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
 }
@@ -102,6 +101,7 @@ class CohortResult:
     unmatched: dict[str, int]
     pool_sizes: dict[str, int]
     extra: dict = field(default_factory=dict)  # e.g. propensity calipers per group
+    target: str = ""  # the target group's code (spec.target.label) in frame["group"]
 
 
 # -- pools (population scale, Ibis) ------------------------------------------------------------
@@ -539,14 +539,15 @@ def _var(name: str, mean: float, var: float | None) -> float:
     return mean * (1 - mean) if name in _BINARY else float(var)
 
 
-def balance_table(frame: pd.DataFrame, pool_stats: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def balance_table(frame: pd.DataFrame, pool_stats: dict[str, pd.DataFrame], target: str
+                  ) -> pd.DataFrame:
     """Standardised mean differences before (all offenders vs the whole pool) and after matching
     (matched offenders vs their controls), per control group and variable.
 
     SMD = (mean_offenders - mean_controls) / sqrt((var_offenders + var_controls) / 2); for binary
     variables var = p(1 - p).
     """
-    dse = frame[frame.group == TARGET_GROUP]
+    dse = frame[frame.group == target]
     vd = balance_values(dse)
     rows = []
     for g, stats in pool_stats.items():
@@ -564,7 +565,7 @@ def balance_table(frame: pd.DataFrame, pool_stats: dict[str, pd.DataFrame]) -> p
                 "n_dse": int(vd[v].notna().sum()),
                 "n_pool": int(s[f"{v}__n"]),
                 "n_matched": int(vc[v].notna().sum()),
-                "mean_dse": m_d,
+                "mean_offenders": m_d,
                 "mean_pool": m_p,
                 "mean_matched": m_c,
                 "smd_before": _smd(m_d, _var(v, m_d, vd[v].var(ddof=1)), m_p, var_p),
@@ -574,7 +575,8 @@ def balance_table(frame: pd.DataFrame, pool_stats: dict[str, pd.DataFrame]) -> p
     return pd.DataFrame(rows)
 
 
-def balance_share_members(frame: pd.DataFrame, shares: pd.DataFrame) -> dict[str, list]:
+def balance_share_members(frame: pd.DataFrame, shares: pd.DataFrame, target: str
+                          ) -> dict[str, list]:
     """The persons behind each row of :func:`balance_shares` (None for the whole pool: a
     population-wide count, left to declared relations)."""
     n_ids: list = []
@@ -584,7 +586,7 @@ def balance_share_members(frame: pd.DataFrame, shares: pd.DataFrame) -> dict[str
             n_ids.append(None)
             N_ids.append(None)
             continue
-        part = frame[frame.group == (TARGET_GROUP if sample == TARGET_GROUP else g)]
+        part = frame[frame.group == (target if sample == target else g)]
         v = balance_values(part)[var]
         known = v.notna().to_numpy()
         N_ids.append(part["person_id"].to_numpy()[known])
@@ -596,14 +598,14 @@ def balance_shares(result: CohortResult) -> pd.DataFrame:
     """Binary balance variables in long form, per control group and variable: rows for the
     offenders, the whole pool and the matched controls with persons n (trait) and N (known),
     pct, and smd against the offenders (pool: before matching; matched: after)."""
-    frame, rows = result.frame, []
-    vd = balance_values(frame[frame.group == TARGET_GROUP])
+    frame, rows, target = result.frame, [], result.target
+    vd = balance_values(frame[frame.group == target])
     for r in result.balance[result.balance.variable.isin(_BINARY)].itertuples():
         vc = balance_values(frame[frame.group == r.group])[r.variable].dropna()
         d = vd[r.variable].dropna()
         pool_n = int(round(r.mean_pool * r.n_pool)) if r.n_pool > 0 else 0
         for sample, n, N, smd in (
-            (TARGET_GROUP, int(d.sum()), len(d), np.nan),
+            (target, int(d.sum()), len(d), np.nan),
             ("pool", pool_n, int(r.n_pool), r.smd_before),
             ("matched", int(vc.sum()), len(vc), r.smd_after),
         ):
@@ -623,7 +625,7 @@ def require_offenders(result: "CohortResult", spec: StudySpec) -> None:
     """Refuse (StudyError, in plain words) a cohort without any offender: a study of nobody
     cannot be run (the library's study_cohort returns such an empty cohort; run_study stops)."""
     frame = result.frame
-    if frame.empty or not (frame["group"] == TARGET_GROUP).any():
+    if frame.empty or not (frame["group"] == spec.target.label).any():
         raise StudyError(_no_offenders(spec))
 
 
@@ -638,7 +640,7 @@ def _no_offenders(spec: StudySpec) -> str:
 
 
 def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResult:
-    """The cohort frame (DSE and matched controls, one row per person), balance and counts."""
+    """The cohort frame (target group and matched controls, one row per person), balance and counts."""
     attrs = person_attributes(reg.persons)
     d = dse_cohort(reg, spec)
     dj = d.join(attrs, d.person_id == attrs.person_id).select(
@@ -647,9 +649,10 @@ def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResul
     for col in ("index_date", "birth_date", "death_date", "emigration_date"):
         off[col] = pd.to_datetime(off[col])
 
-    parts = [off.assign(group=TARGET_GROUP, matched_to=off.person_id)]
+    target = spec.target.label
+    parts = [off.assign(group=target, matched_to=off.person_id)]
     unmatched: dict[str, int] = {}
-    pool_sizes: dict[str, int] = {TARGET_GROUP: len(off)}
+    pool_sizes: dict[str, int] = {target: len(off)}
     pool_stats: dict[str, pd.DataFrame] = {}
     extra: dict = {"cutoff": reg.cutoff}
     groups = list(spec.controls.groups)
@@ -675,10 +678,10 @@ def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResul
         parts.append(ctrl)
 
     frame = pd.concat(parts, ignore_index=True)
-    frame = _tidy_frame(frame, list(spec.controls.groups))
+    frame = _tidy_frame(frame, target, list(spec.controls.groups))
     table = engine.from_pandas(_engine_ready(frame))
-    balance = balance_table(frame, pool_stats)
-    return CohortResult(frame, table, balance, unmatched, pool_sizes, extra)
+    balance = balance_table(frame, pool_stats, target)
+    return CohortResult(frame, table, balance, unmatched, pool_sizes, extra, target)
 
 
 def _stats_row(stats: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -692,8 +695,8 @@ def _stats_row(stats: pd.DataFrame, group: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _tidy_frame(frame: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
-    order = {TARGET_GROUP: 0, **{g: i + 1 for i, g in enumerate(groups)}}
+def _tidy_frame(frame: pd.DataFrame, target: str, groups: list[str]) -> pd.DataFrame:
+    order = {target: 0, **{g: i + 1 for i, g in enumerate(groups)}}
     out = frame.copy()
     for col in ("index_date", "birth_date"):
         out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
@@ -730,8 +733,9 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
 
     k = gate.rules.min_persons
     frame = result.frame
-    groups = [TARGET_GROUP] + list(spec.controls.groups)
-    n_dse = int((frame.group == TARGET_GROUP).sum())
+    target = result.target
+    groups = [target] + list(spec.controls.groups)
+    n_dse = int((frame.group == target).sum())
 
     sizes = pd.DataFrame({
         "group": groups,
@@ -750,7 +754,7 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         "N": n_dse,
     })
     um["pct"] = np.where(um["N"] > 0, 100 * um["n"] / um["N"].where(um["N"] > 0, 1), np.nan)
-    offenders = frame.loc[frame.group == TARGET_GROUP, "person_id"]
+    offenders = frame.loc[frame.group == target, "person_id"]
     um_ids = [offenders[~offenders.isin(frame.loc[frame.group == g, "matched_to"])].to_numpy()
               for g in spec.controls.groups]
     um_rel = gate.proportions("cohort_unmatched", um, estimate_cols=["pct"],
@@ -761,19 +765,19 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
     from crimcareer.disclosure import proportion_reasons
 
     why, _, _ = proportion_reasons(shares["n"], shares["N"], gate.rules)
-    bad_dse = shares.loc[(shares["sample"] == TARGET_GROUP) & (why != ""), ["group", "variable"]]
+    bad_dse = shares.loc[(shares["sample"] == target) & (why != ""), ["group", "variable"]]
     hide = shares.set_index(["group", "variable"]).index.isin(list(bad_dse.itertuples(index=False)))
     shares.loc[hide, "smd"] = np.nan
     gate.proportions("cohort_balance_shares", shares, estimate_cols=["pct", "smd"],
                      key_cols=["group", "variable", "sample"],
-                     members=balance_share_members(frame, shares))
+                     members=balance_share_members(frame, shares, target))
 
     bal = result.balance[~result.balance.variable.isin(_BINARY)].reset_index(drop=True)
-    dse_values = balance_values(frame[frame.group == TARGET_GROUP])
+    dse_values = balance_values(frame[frame.group == target])
     values = [np.r_[dse_values[r.variable].dropna().to_numpy(),
                     balance_values(frame[frame.group == r.group])[r.variable].dropna().to_numpy()]
               for r in bal.itertuples()]
-    stat_cols = ["mean_dse", "mean_pool", "mean_matched", "smd_before", "smd_after"]
+    stat_cols = ["mean_offenders", "mean_pool", "mean_matched", "smd_before", "smd_after"]
     bal_rel = gate.magnitudes("cohort_balance_means", bal[["group", "variable"] + stat_cols],
                               values, stat_cols=stat_cols)
 
@@ -782,11 +786,12 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         return None if v.empty or pd.isna(v.iloc[0]) else float(v.iloc[0])
 
     label = spec.target.label
+    name_en, name_nl = target_name(spec)
     period = f"{spec.target.period[0]:%Y}-{spec.target.period[1]:%Y}"
     cats = ", ".join(spec.target.offence_categories)
     exact = ", ".join(spec.controls.exact)
     text_en = (
-        f"{label}: persons with a counted case ({cats}"
+        f"{name_en} ({label}): persons with a counted case ({cats}"
         + (", domestic" if spec.target.domestic else "") +
         f") registered in {period}; the index case is the first such case by offence date. "
         f"Criminal controls (CC): persons never suspected of a case in "
@@ -797,7 +802,7 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
         f"country at the offender's index date, which becomes their index date."
     )
     text_nl = (
-        f"{label}: personen met een meetellende zaak ({cats}"
+        f"{name_nl} ({label}): personen met een meetellende zaak ({cats}"
         + (", binnenlands" if spec.target.domestic else "") +
         f") ingeschreven in {period}; de indexzaak is de eerste zo'n zaak naar pleegdatum. "
         f"Criminele controles (CC): personen die nooit verdacht zijn geweest van een zaak in de "
@@ -828,7 +833,7 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
                 "nl": "Balans voor en na matching: gemiddelden en gestandaardiseerde verschillen"},
         },
         headline={
-            "B1": {TARGET_GROUP: released(sizes_rel, TARGET_GROUP)},
+            "B1": {target: released(sizes_rel, target)},
             "B2": {g: released(sizes_rel, g) for g in spec.controls.groups},
         },
         extra={"cohort": {

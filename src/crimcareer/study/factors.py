@@ -25,6 +25,7 @@ from crimcareer.study.careers import career_measures, cohort_keys
 from crimcareer.study.network import criminal_network, criminal_ties
 from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.wording import group_names, study_labels
 
 BIG4 = ("MA", "TR", "SR", "AN")
 MIGRANT = ("first_generation", "second_generation")
@@ -160,26 +161,28 @@ def _all_labels() -> dict[str, tuple[str, str]]:
     return {**careers.LABELS, **network.LABELS, **LABELS}
 
 
-def risk_factor_chart(table: pd.DataFrame, lang: str = "en") -> alt.Chart:
+def risk_factor_chart(table: pd.DataFrame, spec: StudySpec, lang: str = "en") -> alt.Chart:
     """Bar chart of shares with Wilson 95% CIs per variable and group (from a released table).
 
     Each group has its colour in every figure (crimcareer.report.palette); a withheld share is
     marked with ✱ instead of a bar."""
     from crimcareer.report import palette
 
-    labels = {**_all_labels(), **{g: _group_label(g) for g in ("DSE", "CC", "NC")}}
+    labels = {**_all_labels(), **study_labels(spec)}
     i = 0 if lang == "en" else 1
     d = table.copy()
     d["label"] = [labels.get(v, (v, v))[i] for v in d["variable"]]
-    groups = [g for g in ("DSE", "CC", "NC") if g in set(d["group"])] + \
-        [g for g in dict.fromkeys(d["group"]) if g not in ("DSE", "CC", "NC")]
+    known = list(group_names(spec))
+    groups = [g for g in known if g in set(d["group"])] + \
+        [g for g in dict.fromkeys(d["group"]) if g not in known]
     names = {g: labels.get(g, (g, g))[i] for g in groups}
     d["who"] = d["group"].map(names)
     d["mark"] = palette.SUPPRESSED_MARK
     order = list(dict.fromkeys(d["label"]))
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
     color = alt.Color("who:N", sort=[names[g] for g in groups], title=None,
-                      scale=palette.label_scale(palette.GROUPS, names, groups),
+                      scale=palette.label_scale(palette.group_colours(spec.target.label),
+                                                names, groups),
                       legend=alt.Legend(labelLimit=400))
     offset = alt.YOffset("who:N", sort=[names[g] for g in groups])
     shown = d.dropna(subset=["pct"])
@@ -196,16 +199,10 @@ def risk_factor_chart(table: pd.DataFrame, lang: str = "en") -> alt.Chart:
     return chart.configure(locale=palette.NL_LOCALE) if lang == "nl" else chart
 
 
-def _group_label(g: str) -> tuple[str, str]:
-    from crimcareer.study.controls import LABELS as CONTROL_LABELS
-
-    return CONTROL_LABELS.get(g, (g, g))
-
-
 def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, spec: StudySpec,
                     out_dir: str | Path) -> Section:
-    """The risk-factor section: three-group table, odds ratios, DSE-vs-CC logit, bar chart."""
-    from crimcareer.study.compare import (blank_tests_of_suppressed, logistic_dse_vs_cc,
+    """The risk-factor section: three-group table, odds ratios, target-vs-CC logit, bar chart."""
+    from crimcareer.study.compare import (blank_tests_of_suppressed, logistic_target_vs_cc,
                                           odds_ratio_members, pairwise_odds_ratios,
                                           three_group_members, three_group_table)
 
@@ -242,16 +239,16 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
     blank_tests_of_suppressed(released)
 
     tables.append("factors_odds_ratios")
-    fit = logistic_dse_vs_cc(f, spec)
+    fit = logistic_target_vs_cc(f, spec)
     if fit is not None:
-        gate.model("factors_logit_dse_cc", fit.coefs, fit.n_obs, fit.df_resid,
+        gate.model("factors_logit_vs_cc", fit.coefs, fit.n_obs, fit.df_resid,
                    fit.category_counts)
-        tables.append("factors_logit_dse_cc")
+        tables.append("factors_logit_vs_cc")
 
     figures: list[Figure] = []
     if released["pct"].notna().any():
-        rel = save_chart(risk_factor_chart(released, "en"), out_dir, "risk_factors")
-        rel_nl = save_chart(risk_factor_chart(released, "nl"), out_dir, "risk_factors_nl")
+        rel = save_chart(risk_factor_chart(released, spec, "en"), out_dir, "risk_factors")
+        rel_nl = save_chart(risk_factor_chart(released, spec, "nl"), out_dir, "risk_factors_nl")
         gate.figure("risk_factors", ["factors_three_group"], [rel, rel_nl])
         # The Dutch version sits beside it as figures/risk_factors_nl.svg (same released table).
         figures.append(Figure("risk_factors", rel,
@@ -259,7 +256,7 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
                                "nl": "Risicofactoren per groep (%, 95%-BI)"},
                               ["factors_three_group"]))
 
-    groups = [g for g in ("DSE", "CC", "NC") if g in set(f["group"])]
+    groups = [g for g in group_names(spec) if g in set(f["group"])]
 
     def share(var: str, g: str) -> float | None:
         row = released[(released["variable"] == var) & (released["group"] == g)]
@@ -302,7 +299,7 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
                       "startkwalificatie)"},
             "factors_odds_ratios": {"en": "Odds ratios, offenders against controls",
                                     "nl": "Odds ratio's, daders tegenover controles"},
-            "factors_logit_dse_cc": {"en": "Logistic regression, offenders against criminal "
+            "factors_logit_vs_cc": {"en": "Logistic regression, offenders against criminal "
                                            "controls",
                                      "nl": "Logistische regressie, daders tegenover criminele "
                                            "controles"},

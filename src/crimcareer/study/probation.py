@@ -1,12 +1,12 @@
 """The probation-advice monitor: was a probation advice requested and delivered for every case?
 
 Cases monitored (all cohort-sized, built as Ibis expressions and fetched once):
-- DSE index cases (the cohort's ``index_case_id``);
+- the target group's index cases (the cohort's ``index_case_id``);
 - CC index cases: a criminal control has no index case in the cohort frame, so we take their
   first counted case (by offence date, then case id) of a category outside
   ``spec.controls.exclude_categories`` whose registration date (else offence date) lies in the
   target period -- the case that made them a criminal control;
-- repeat trafficking cases: later counted cases of DSE offenders in ``spec.careers.trafficking_categories``
+- repeat trafficking cases: later counted cases of target offenders in ``spec.careers.trafficking_categories``
   with an offence date after the index date.
 
 The released tables count persons (one case per person and kind: the index case, and each
@@ -66,7 +66,7 @@ def monitored_cases(reg, cohort: ir.Table, spec: StudySpec) -> ir.Table:
     cases = reg.cases
     people = cohort.select("person_id", "group", "index_date", "index_case_id", "sex", "birth_date")
 
-    dse = people.filter((people.group == "DSE") & people.index_case_id.notnull())
+    dse = people.filter((people.group == spec.target.label) & people.index_case_id.notnull())
     idx = dse.join(cases, dse.index_case_id == cases.case_id).select(
         "person_id", "group", "case_id", "offence_date", "registration_date", "sex", "birth_date",
         kind=ibis.literal("index"))
@@ -310,7 +310,8 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                      key_cols=ADVICE_KEYS, members=advice_members)
 
     figures = []
-    plot = rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].dropna(subset=["pct"])
+    group = spec.target.label
+    plot = rel_year[(rel_year["group"] == group) & (rel_year["kind"] == "index")].dropna(subset=["pct"])
     if len(plot):
         from crimcareer.report import palette
 
@@ -334,8 +335,8 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
 
         figures.append(released_figure(
             gate, chart, out_dir, "probation_coverage_by_year_plot",
-            {"en": "Probation advice requested and delivered by year (DSE index cases)",
-             "nl": "Reclasseringsadvies aangevraagd en uitgebracht per jaar (DSE-indexzaken)"},
+            {"en": f"Probation advice requested and delivered by year ({group} index cases)",
+             "nl": f"Reclasseringsadvies aangevraagd en uitgebracht per jaar ({group}-indexzaken)"},
             ["probation_coverage_by_year"]))
 
     missing = all_cases[~all_cases["requested"] | ~all_cases["delivered"]][
@@ -348,15 +349,16 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
         marker.write_text("Person-level files: NOT FOR EXPORT. Never leave the secure environment.\n")
     missing.to_csv(internal / "missing_advice.csv", index=False)
 
-    req = _share(rel_cov, group="DSE", kind="index", breakdown="all", measure="requested")
-    dlv = _share(rel_cov, group="DSE", kind="index", breakdown="all", measure="delivered")
+    req = _share(rel_cov, group=group, kind="index", breakdown="all", measure="requested")
+    dlv = _share(rel_cov, group=group, kind="index", breakdown="all", measure="delivered")
     years = {}
-    for _, r in rel_year[(rel_year["group"] == "DSE") & (rel_year["kind"] == "index")].iterrows():
+    for _, r in rel_year[(rel_year["group"] == group) & (rel_year["kind"] == "index")].iterrows():
         years.setdefault(str(int(r["year"])), {})[r["measure"]] = None if pd.isna(r["pct"]) else float(r["pct"]) / 100
     extra = {"probation": {
         "available": True, "target": target, "requested": req, "delivered": dlv, "by_year": years,
         "cc": {m: _share(rel_cov, group="CC", kind="index", breakdown="all", measure=m) for m in MEASURES},
-        "repeat": {m: _share(rel_cov, group="DSE", kind="repeat", breakdown="all", measure=m) for m in MEASURES},
+        "repeat": {m: _share(rel_cov, group=group, kind="repeat", breakdown="all", measure=m)
+                   for m in MEASURES},
     }}
 
     def pct(v):

@@ -1,4 +1,4 @@
-"""The high-risk youth profile: who among young people becomes a target (DSE) offender?
+"""The high-risk youth profile: who among young people becomes a target offender?
 
 Engine side (Ibis, whole population): :func:`youth_population` and :func:`youth_features` measure
 everyone aged ``spec.profile.min_age..max_age`` on a reference date, using only events dated
@@ -111,7 +111,7 @@ def _target_type_cases(reg, spec: StudySpec) -> ir.Table:
 
 
 def _target_cases(reg, spec: StudySpec) -> ir.Table:
-    """Counted target (DSE) cases: categories, domestic rule and registration period."""
+    """Counted target cases: categories, domestic rule and registration period."""
     return target_cases(reg.cases, spec)
 
 
@@ -236,7 +236,7 @@ def youth_features(
     else:
         t = t.mutate(single_parent_childhood=ibis.null("boolean"))
 
-    # outcome: a counted target (DSE) case with offence date in [ref, ref + horizon)
+    # outcome: a counted target case with offence date in [ref, ref + horizon)
     tc = _target_cases(reg, spec)
     horizon_end = add_years(ref, spec.profile.horizon_years)
     out = tc.filter(tc.offence_date >= ref, tc.offence_date < horizon_end)
@@ -580,7 +580,7 @@ def outcome_window(spec: StudySpec, reference_date: dt.date,
     """The dates [first, last] in which a target offence can be observed as the outcome.
 
     The horizon [reference date, + horizon_years) cut at the end of the target registration period
-    (the outcome is a DSE case as the study defines it) and at the data cut-off.
+    (the outcome is a target case as the study defines it) and at the data cut-off.
     """
     ref = reference_date
     try:
@@ -782,7 +782,7 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
         def chart(lang: str, plot=plot, top=top) -> alt.Chart:
             diag = alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})).mark_line(
                 strokeDash=[4, 4], color="grey").encode(x="x:Q", y="y:Q")
-            pts = alt.Chart(plot).mark_circle(size=70, color=palette.GROUPS["DSE"]).encode(
+            pts = alt.Chart(plot).mark_circle(size=70, color=palette.TARGET).encode(
                 x=alt.X("predicted100:Q", title=palette.word("predicted", lang)),
                 y=alt.Y("observed100:Q", title=palette.word("observed", lang)))
             c = (diag + pts).properties(width=360, height=300)

@@ -1,14 +1,14 @@
 """Recidivism after the index case, following the WODC Recidivemonitor conventions.
 
 Engine side (Ibis, one definition for DuckDB and Spark): :func:`followup` gives one row per
-DSE/CC cohort person with the follow-up window, the first new counted case and the first new case
+target-group and CC cohort person with the follow-up window, the first new counted case and the first new case
 per specific category group. Statistics side (lifelines, cohort-sized pandas): Kaplan-Meier
 prevalence of general recidivism, Aalen-Johansen cumulative incidence of specific recidivism with
 death as a competing risk, the age split of R9, and the released curves.
 
 Definitions (documented choices where the issue is silent):
 
-- Reference case. DSE: the index case. CC (no index case in the cohort frame): the person's counted
+- Reference case. Target group: the index case. CC (no index case in the cohort frame): the person's counted
   case of a non-excluded category (not in ``controls.exclude_categories``) registered
   (registration date, else offence date) in ``target.period`` whose offence date is closest to the
   matched index date (ties: the earlier offence date, then the smaller case_id). This keeps the
@@ -29,7 +29,7 @@ Definitions (documented choices where the issue is silent):
 - Windows: w years = ``w * 365.25`` days on the Kaplan-Meier/Aalen-Johansen time axis (days);
   the engine flags ``reoffended_<w>y`` / ``observable_<w>y`` use the calendar anniversary
   (:func:`crimcareer.engine.add_years`), and R9 uses these flags.
-- R9: among followed DSE persons who reoffended within 7 years or were observable for 7 full
+- R9: among followed target-group persons who reoffended within 7 years or were observable for 7 full
   years, the share younger than ``recidivism.young_age`` at the start of follow-up, for those who
   reoffended within 7 years vs those who did not.
 - Time at risk excluding detention (optional, when the ``detentions`` table exists):
@@ -71,6 +71,7 @@ import pandas as pd
 from crimcareer.engine import add_years, age_in_years, days_between
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
+from crimcareer.study.wording import counted_words, study_labels
 
 if TYPE_CHECKING:
     from crimcareer.adapters.files import Registers
@@ -79,7 +80,6 @@ if TYPE_CHECKING:
     from crimcareer.study.spec import StudySpec
 
 DAYS_PER_YEAR = 365.25
-GROUPS = ("DSE", "CC")
 _FAR = dt.date(9999, 12, 31)
 
 # Only keys this module introduces (generic column keys such as estimate, ci_low, at_risk and
@@ -161,7 +161,7 @@ def _detained_days(base: ir.Table, detentions: ir.Table, cutoff: dt.date) -> ir.
 
 def followup(reg: "Registers", cohort_table: ir.Table, spec: "StudySpec",
              engine: "Engine | None" = None) -> ir.Table:
-    """One row per DSE/CC cohort person: follow-up window, first new case, specific first cases.
+    """One row per target-group and CC cohort person: follow-up window, first new case, specific first cases.
 
     With ``engine`` given, cohort-sized intermediate tables are materialized (smaller queries).
 
@@ -427,10 +427,11 @@ def specific_durations(fu: pd.DataFrame, group: str) -> tuple[np.ndarray, np.nda
 
 def general_recidivism(fu: pd.DataFrame, years: list[int | float],
                        time_col: str = "time_days",
-                       groups: tuple[str, ...] = GROUPS) -> pd.DataFrame:
-    """Kaplan-Meier prevalence of any new counted case by each window, per group."""
+                       groups: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Kaplan-Meier prevalence of any new counted case by each window, per group (default: every
+    group in `fu`, in order of appearance)."""
     rows = []
-    for g in groups:
+    for g in _groups_of(fu, groups):
         f = fu[(fu["group"] == g) & fu["followed"].astype(bool)]
         f = f[pd.to_numeric(f[time_col], errors="coerce").notna()]
         res = kaplan_meier_prevalence(f[time_col].astype(float).to_numpy(),
@@ -443,10 +444,11 @@ def general_recidivism(fu: pd.DataFrame, years: list[int | float],
 
 
 def specific_recidivism(fu: pd.DataFrame, categories: list[str], years: int,
-                        groups: tuple[str, ...] = GROUPS) -> pd.DataFrame:
-    """Aalen-Johansen cumulative incidence per category group within `years`, per group."""
+                        groups: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Aalen-Johansen cumulative incidence per category group within `years`, per group (default:
+    every group in `fu`)."""
     rows = []
-    for g in groups:
+    for g in _groups_of(fu, groups):
         f = fu[fu["group"] == g]
         for cat in categories:
             d, c = specific_durations(f, cat)
@@ -459,7 +461,7 @@ def specific_recidivism(fu: pd.DataFrame, categories: list[str], years: int,
 
 
 def young_share_by_reoffending(fu: pd.DataFrame, years: int, young_age: int,
-                               group: str = "DSE", with_members: bool = False):
+                               group: str, with_members: bool = False):
     """R9: share younger than young_age at start among reoffenders within `years` and the rest.
 
     Only persons who reoffended within the window or were observable for all of it count.
@@ -490,11 +492,17 @@ def _grid_days(max_days: float) -> np.ndarray:
     return np.arange(0.0, max(max_days, 0.0) + 1e-9, step)
 
 
-def general_recidivism_curve(fu: pd.DataFrame, groups: tuple[str, ...] = GROUPS) -> pd.DataFrame:
+def _groups_of(fu: pd.DataFrame, groups: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The groups asked for, else every group in the follow-up frame in order of appearance."""
+    return tuple(groups) if groups is not None else tuple(dict.fromkeys(fu["group"].astype(str)))
+
+
+def general_recidivism_curve(fu: pd.DataFrame, groups: tuple[str, ...] | None = None
+                             ) -> pd.DataFrame:
     """KM prevalence curve per group on a monthly grid: group, time (years), estimate, ci_low,
     ci_high, at_risk."""
     parts = []
-    for g in groups:
+    for g in _groups_of(fu, groups):
         f = fu[(fu["group"] == g) & fu["followed"].astype(bool)]
         if f.empty:
             continue
@@ -509,7 +517,7 @@ def general_recidivism_curve(fu: pd.DataFrame, groups: tuple[str, ...] = GROUPS)
 
 
 def specific_recidivism_curve(fu: pd.DataFrame, categories: list[str],
-                              group: str = "DSE") -> pd.DataFrame:
+                              group: str) -> pd.DataFrame:
     """Aalen-Johansen cumulative-incidence curves per category on a monthly grid (one group):
     category, time (years), estimate, ci_low, ci_high, at_risk."""
     parts = []
@@ -624,7 +632,7 @@ def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | Non
     return None if pd.isna(v) else float(v)
 
 
-def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str):
+def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str, spec: "StudySpec"):
     """A step curve with its 95% band per group or category, in one report language; groups
     and categories keep their colours in every figure (crimcareer.report.palette)."""
     import altair as alt
@@ -632,14 +640,14 @@ def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str):
     from crimcareer.report import palette
     from crimcareer.report.html import all_labels
 
-    labels = all_labels()
+    labels = {**all_labels(), **study_labels(spec)}
     i = 0 if lang == "en" else 1
     codes = list(dict.fromkeys(df[by].astype(str)))
     names = {c: labels.get(c, (c, c))[i] for c in codes}
     names = {c: n[:1].upper() + n[1:] for c, n in names.items()}
     d = df.assign(who=df[by].astype(str).map(names),
                   est100=100 * df["estimate"], lo100=100 * df["ci_low"], hi100=100 * df["ci_high"])
-    colours = palette.GROUPS if by == "group" else palette.CATEGORIES
+    colours = palette.group_colours(spec.target.label) if by == "group" else palette.CATEGORIES
     base = alt.Chart(d).encode(
         x=alt.X("time:Q", title=palette.word("years_since_start", lang)),
         color=alt.Color("who:N", title=palette.word(by if by == "group" else "category", lang),
@@ -782,7 +790,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
         if df.empty:
             continue
         figures.append(released_figure(
-            gate, lambda lang, df=df, by=by, ytitle=ytitle: _curve_chart(df, by, lang, ytitle),
+            gate, lambda lang, df=df, by=by, ytitle=ytitle: _curve_chart(df, by, lang, ytitle, spec),
             out_dir, name, title, [table]))
 
     headline: dict[str, dict[str, float | None]] = {}
@@ -802,7 +810,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             "date), or at release when a detention spell covers that date, and ends at the "
             "cut-off, death or emigration. Criminal controls start at their counted case "
             "registered in the study period that lies closest to the matched index date. "
-            "Recidivism is a new counted case (not acquitted, not technically dismissed) with an "
+            f"Recidivism is a new counted case ({counted_words(spec)[0]}) with an "
             "offence date after the start; a case on the start date does not count. General "
             "recidivism is estimated by Kaplan-Meier, specific recidivism by Aalen-Johansen with "
             "death as a competing risk. Curves stop where fewer than "
@@ -814,7 +822,7 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
             "detentieperiode die datum omvat, en eindigt op de einddatum van de registers, bij "
             "overlijden of emigratie. Criminele controles beginnen bij hun meetellende zaak in de "
             "onderzoeksperiode die het dichtst bij de gematchte indexdatum ligt. Recidive is een "
-            "nieuwe meetellende zaak (geen vrijspraak of technisch sepot) met een pleegdatum na de "
+            f"nieuwe meetellende zaak ({counted_words(spec)[1]}) met een pleegdatum na de "
             "start; een zaak op de startdatum telt niet mee. Algemene recidive is geschat met "
             "Kaplan-Meier, specifieke recidive met Aalen-Johansen met overlijden als "
             f"concurrerend risico. Curves stoppen waar minder dan {k} personen nog gevolgd worden."

@@ -24,6 +24,7 @@ from crimcareer.engine import Engine
 from crimcareer.report.html import headline_results, write_report
 from crimcareer.report.section import Section
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.wording import design_words, study_labels
 
 INTERNAL_README = (
     "NOT FOR EXPORT / NIET VOOR EXPORT\n\n"
@@ -41,6 +42,8 @@ class RunResult:
     results: dict
     sections: list[Section]
     repair_log: list = field(default_factory=list)  # repair mode: what was dropped, by rule
+    # sections whose every released number is withheld (too few persons for them), by title
+    empty_sections: list[str] = field(default_factory=list)
 
 
 def run_study(
@@ -87,6 +90,7 @@ def run_study(
         _withdraw_stale_prose(sections, gate, written, out)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
+        empty = _note_empty_sections(sections, gate)
 
     # group sizes as released (never counted beside the gate)
     released_sizes = gate.tables.get("cohort_groups", pd.DataFrame(columns=["group", "n"]))
@@ -102,9 +106,11 @@ def run_study(
         title_key: getattr(spec.study, title_key) or spec.study.name,
         "subtitle": f"{spec.study.name} · {spec.target.label} · cut-off {reg.cutoff}",
         "version": f"crimcareer {__version__}",
+        "labels": study_labels(spec),
+        "design": dict(zip(("en", "nl"), design_words(spec))),
     })
     return RunResult(out=out, report_path=report, results=results, sections=sections,
-                     repair_log=list(reg.repair_log))
+                     repair_log=list(reg.repair_log), empty_sections=empty)
 
 
 @dataclass
@@ -259,6 +265,36 @@ def _withdraw_stale_prose(sections: list[Section], gate: Gate, written: list[set
             for f in files:
                 (out / f).unlink(missing_ok=True)
         sec.figures = keep
+
+
+EMPTY_NOTICE = {
+    "en": "Every number of this section is withheld: the study has too few persons for it.",
+    "nl": "Elk getal van deze sectie is afgeschermd: het onderzoek telt daarvoor te weinig personen.",
+}
+
+
+def _note_empty_sections(sections: list[Section], gate: Gate) -> list[str]:
+    """Sections with tables of which not one cell was released (a spec selecting too few
+    offenders for them): each says so in its text; their English titles are returned for the
+    command line to name. (Only what the withheld markers already show is said.)"""
+    empty = []
+    for sec in sections:
+        tables = [gate.tables[t] for t in sec.tables if t in gate.tables]
+        if not tables or any(_any_released(df) for df in tables):
+            continue
+        for lang, msg in EMPTY_NOTICE.items():
+            sec.text[lang] = f"{msg}\n\n{sec.text.get(lang, '')}".strip()
+        empty.append(sec.title.get("en", sec.key))
+    return empty
+
+
+def _any_released(df: pd.DataFrame) -> bool:
+    """Whether a released table shows at least one number (a row not withheld)."""
+    if df.empty:
+        return False
+    if "suppressed" not in df.columns:
+        return True
+    return bool((df["suppressed"].fillna("").astype(str) == "").any())
 
 
 def _drop_untraceable_numbers(sections: list[Section], gate: Gate) -> None:

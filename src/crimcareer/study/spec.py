@@ -36,10 +36,21 @@ class CasesSpec(_Section):
 
 
 class TargetSpec(_Section):
-    label: str = "DSE"
-    offence_categories: list[str]
+    # the target group's code: its value in the cohort's `group` column, results.json and tables
+    label: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
+    # the group's name in the report; empty: derived from the categories and `domestic`
+    name_en: str = ""
+    name_nl: str = ""
+    offence_categories: list[str] = Field(min_length=1)
     domestic: bool | None = None
     period: tuple[dt.date, dt.date]
+
+    @field_validator("label")
+    @classmethod
+    def _not_a_control_group(cls, v: str) -> str:
+        if v in ("CC", "NC"):
+            raise ValueError(f"label {v!r} is the code of a control group; choose another")
+        return v
 
     @field_validator("offence_categories")
     @classmethod

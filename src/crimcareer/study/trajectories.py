@@ -3,7 +3,7 @@
 Engine side: :func:`yearly_case_counts` builds, as one Ibis expression, the counted cases and the
 exposure per cohort person and year of life (ages ``spec.trajectories.min_age`` .. age at the
 cut-off). The cohort-sized result goes to numpy (:func:`count_matrix`) and the group-based
-trajectory model (:mod:`crimcareer.study.gbtm`, hand-written EM) is fitted on DSE and on CC.
+trajectory model (:mod:`crimcareer.study.gbtm`, hand-written EM) is fitted on the target group and on CC.
 
 Exposure of the year of life [birthday a, birthday a+1): the share of its days that are
 - on or after the register coverage start (the earliest offence date in the cases table unless
@@ -666,7 +666,7 @@ def _truth_agreement(fit: TrajectoryFit, truth: pd.DataFrame
     return tab, members, ari, len(j)
 
 
-def atypical_offenders(cohort: pd.DataFrame, features: pd.DataFrame, target: str = "DSE"
+def atypical_offenders(cohort: pd.DataFrame, features: pd.DataFrame, target: str
                        ) -> pd.DataFrame:
     """Target offenders with ``atypical``: no counted case before the index case (first case = index).
 
@@ -789,11 +789,11 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
         key="atypical",
         title={"en": "The atypical offender", "nl": "De atypische dader"},
         text={
-            "en": (f"Atypical offenders: those whose first counted case is the index trafficking "
-                   f"case (no counted case before the index date): {shown} of {target}. Their "
+            "en": (f"Atypical offenders: those whose first counted case is the index case "
+                   f"(no counted case before the index date): {shown} of {target}. Their "
                    "profile is compared with the other offenders and crossed with the trajectory "
                    "groups."),
-            "nl": (f"Atypische daders: van wie de eerste getelde zaak de indexzaak mensenhandel is "
+            "nl": (f"Atypische daders: van wie de eerste getelde zaak de indexzaak is "
                    f"(geen getelde zaak voor de indexdatum): {shown} van {target}. Hun profiel "
                    "wordt vergeleken met de overige daders en gekruist met de trajectgroepen."),
         },

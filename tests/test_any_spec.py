@@ -1,0 +1,119 @@
+"""Any study spec runs: the target group's code and name are data, and no study's words leak into
+another's report (issue 12). The flagship and the labour-exploitation study run side by side on
+the default population."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from crimcareer.study.run import run_study
+from crimcareer.study.spec import SpecError, default_spec_path, load_spec, parse_spec
+from crimcareer.study.wording import group_names, study_labels, target_name
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+
+
+def _raw(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def _with_target(**target) -> dict:
+    raw = _raw(default_spec_path())
+    raw["target"].update(target)
+    return raw
+
+
+def test_target_name_is_derived_from_the_categories_and_domestic_flag() -> None:
+    flagship = load_spec(default_spec_path())
+    assert target_name(flagship) == ("Offenders of domestic sexual exploitation",
+                                     "Daders van binnenlandse seksuele uitbuiting")
+    lab = load_spec(STUDIES / "labour-exploitation.toml")
+    assert target_name(lab) == ("Offenders of labour exploitation", "Daders van arbeidsuitbuiting")
+    two = parse_spec(_with_target(offence_categories=["violence", "drugs"], domestic=False))
+    assert target_name(two) == ("Offenders of cross-border violent offences or drugs offences",
+                                "Daders van grensoverschrijdende geweldsdelicten of drugsdelicten")
+    named = parse_spec(_with_target(label="X", name_en="Pimps", name_nl="Pooiers"))
+    assert group_names(named)["X"] == ("Pimps", "Pooiers")
+    assert "DSE" not in study_labels(named)
+
+
+def test_spec_ages_reach_the_labels() -> None:
+    raw = _raw(default_spec_path())
+    raw["careers"]["young_first_trafficking_age"] = 21
+    raw["recidivism"]["young_age"] = 25
+    labels = study_labels(parse_spec(raw))
+    assert "21" in labels["first_trafficking_young"][0] and "21e" in labels["first_trafficking_young"][1]
+    assert "25" in labels["recidivism_age_split:n"][0]
+
+
+@pytest.mark.parametrize("label, why", [("CC", "control group"), ("NC", "control group"),
+                                        ("two words", "pattern"), ("", "pattern")])
+def test_a_label_that_cannot_name_the_target_group_is_refused(label, why) -> None:
+    with pytest.raises(SpecError, match=r"target\.label") as e:
+        parse_spec(_with_target(label=label))
+    assert why in str(e.value) or "should match" in str(e.value)
+
+
+def test_a_spec_without_label_or_categories_is_refused() -> None:
+    raw = _raw(default_spec_path())
+    del raw["target"]["label"]
+    with pytest.raises(SpecError, match=r"target\.label: Field required"):
+        parse_spec(raw)
+    with pytest.raises(SpecError, match=r"target\.offence_categories"):
+        parse_spec(_with_target(offence_categories=[]))
+
+
+# -- two studies side by side ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_studies(flagship, tmp_path_factory, default_population):
+    """The flagship (English, shared with test_study_run) and the labour study (Dutch: the
+    other study's words must stay out of both languages) on the default population."""
+    labour = load_spec(STUDIES / "labour-exploitation.toml")
+    folder = tmp_path_factory.mktemp("labour") / "out"
+    run_study(labour, default_population / "registers", folder, lang="nl")
+    return {("brede-blik", "en"): (load_spec(default_spec_path()), flagship[0]),
+            ("labour-exploitation", "nl"): (labour, folder)}
+
+
+def _texts(folder: Path) -> str:
+    """Everything a reader or an output checker sees: report, tables, results and metadata."""
+    parts = [(folder / "report.html").read_text(encoding="utf-8"),
+             (folder / "results.json").read_text(encoding="utf-8"),
+             (folder / "disclosure.json").read_text(encoding="utf-8")]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((folder / "tables").glob("*.csv"))]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((folder / "figures").glob("*.svg"))]
+    return "\n".join(parts)
+
+
+def test_each_study_names_its_own_group_and_never_the_other(two_studies) -> None:
+    for (name, lang), (spec, folder) in two_studies.items():
+        text = _texts(folder)
+        own = target_name(spec)[0 if lang == "en" else 1]
+        assert own in text, (name, lang, own)
+        assert re.search(rf"\b{spec.target.label}\b", text), (name, spec.target.label)
+        for (other, olang), (ospec, _) in two_studies.items():
+            if other == name:
+                continue
+            for word in (*target_name(ospec), ospec.target.label):
+                assert not re.search(rf"\b{re.escape(word)}\b", text), (name, lang, word)
+
+
+def test_the_report_states_the_spec_ratio_everywhere(two_studies) -> None:
+    spec, folder = two_studies["labour-exploitation", "nl"]
+    assert spec.controls.ratio == 2
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "2:1 gematcht" in text
+    assert not re.search(r"\b1:1\b", text)
+
+
+def test_results_are_keyed_by_the_spec_label(two_studies) -> None:
+    for (name, lang), (spec, folder) in two_studies.items():
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        assert spec.target.label in results["groups"]
+        assert spec.target.label in json.dumps(results["figures"])
