@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from crimcareer.study.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
+from crimcareer.estimators.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
 
 CURVES = [(0.12, 27, 12), (0.95, 18, 4), (0.75, 31, 6), (1.6, 24, 11)]
 SHARES = [0.34, 0.26, 0.19, 0.21]

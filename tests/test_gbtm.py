@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, gammaln
 from sklearn.metrics import adjusted_rand_score
 
-from crimcareer.study.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
+from crimcareer.estimators.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
 
 AGES = np.arange(12, 42)
 Z = (AGES - AGES.mean()) / ((AGES.max() - AGES.min()) / 2)

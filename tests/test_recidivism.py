@@ -306,7 +306,9 @@ def test_aalen_johansen_against_hand_computation_with_ties():
     assert hand[1] == pytest.approx(1 / 12)
     assert hand[3] == pytest.approx(1 / 12 + (11 / 12) * 2 / 10)
     # Deterministic: refitting gives identical numbers.
-    rc._aalen_johansen_fit.cache_clear()
+    from crimcareer.estimators import survival
+
+    survival.aalen_johansen_arrays.cache_clear()
     again = rc.aalen_johansen_incidence(d, c, times)
     assert res.equals(again)
 

@@ -17,7 +17,7 @@ from crimcareer import contract
 from crimcareer.adapters.files import Registers
 from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine
-from crimcareer.study.gbtm import GroupTrajectoryModel
+from crimcareer.estimators.gbtm import GroupTrajectoryModel
 from crimcareer.study.spec import default_spec_path, load_spec
 from crimcareer.study.trajectories import (
     EARLY, HIGH, LATE, LOW, atypical_offenders, atypical_section, count_matrix, label_groups,
@@ -403,7 +403,7 @@ def test_atypical_offenders_definition():
 def _oracle_ari(fit, truth: pd.DataFrame, params: dict) -> float:
     """ARI of the Bayes classification with the planted curves, shares and frailty shape: the
     best any estimator can do on these data (persons' counts overlap between groups)."""
-    from crimcareer.study.gbtm import _Params
+    from crimcareer.estimators.gbtm import _Params
 
     m, data = fit.model, fit.data
     params = params.get("planted", params)

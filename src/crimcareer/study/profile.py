@@ -33,12 +33,17 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy.special import expit, logit
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 
 from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine, add_years, age_in_years
+from crimcareer.estimators.points import (  # the model's numerics live with the estimators
+    POINT_LOG_ODDS,
+    PointsScore,
+    auc_with_ci,
+    calibration_intercept_slope,
+    delong_auc,  # noqa: F401  (part of the module's interface, used by tests)
+)
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
@@ -51,8 +56,8 @@ SCHOOL_PROGRESS_AGE = 18
 STARTKWALIFICATIE_PROFILE_AGE = 20
 EARLY_ONSET_AGE = 16  # first counted case before this age
 MANY_PRIOR_CASES = 3
-# One point of the score is worth log(1.1) on the log-odds scale: "each point ~ 10% higher odds".
-POINT_LOG_ODDS = math.log(1.1)
+# One point of the score is worth POINT_LOG_ODDS = log(1.1) on the log-odds scale ("each point ~
+# 10% higher odds"), crimcareer.estimators.points.
 DEFAULT_MAX_NONCASES = 200_000
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -307,7 +312,10 @@ def candidate_predictors(spec: StudySpec) -> list[str]:
 
 @dataclass
 class ProfileModel:
-    """A fitted profile model: coefficients, the points per predictor and what was left out."""
+    """A fitted profile model: coefficients, the points per predictor and what was left out.
+
+    The numerics are :class:`crimcareer.estimators.PointsScore` (``score``); this keeps the
+    study's names for them."""
 
     predictors: list[str]
     params: pd.Series
@@ -318,35 +326,27 @@ class ProfileModel:
     df_resid: float
     category_counts: dict[str, int]
     dropped: dict[str, str] = field(default_factory=dict)
+    score: PointsScore | None = None
 
     def design(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's design matrix for a frame (age centred at the youngest age)."""
-        X = pd.DataFrame(index=frame.index)
-        for p in self.predictors:
-            if p == "age":
-                X[p] = frame["age"].astype(float) - self.min_age
-            else:
-                X[p] = frame[p].fillna(False).astype(float)
-        return X
+        return self.score.design(frame)
 
     def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
         """Log-odds of the outcome per person."""
-        X = self.design(frame)
-        return self.params["intercept"] + X.to_numpy() @ self.params[self.predictors].to_numpy()
+        return self.score.decision_function(frame)
 
     def predicted_risk(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted probability of a target offence within the horizon, per person."""
-        return expit(self.linear_predictor(frame))
+        return self.score.predict_risk(frame)
 
     def points_score(self, frame: pd.DataFrame) -> np.ndarray:
         """Integer points per person: the sum of each present factor's points."""
-        X = self.design(frame)
-        pts = np.array([self.points[p] for p in self.predictors], dtype=float)
-        return (X.to_numpy() @ pts).round().astype(int)
+        return self.score.points(frame)
 
     def risk_of_points(self, points: np.ndarray | int) -> np.ndarray:
         """Risk implied by a points total (intercept plus points times POINT_LOG_ODDS)."""
-        return expit(self.params["intercept"] + POINT_LOG_ODDS * np.asarray(points, dtype=float))
+        return self.score.risk_of_points(points)
 
 
 def fit_profile_model(
@@ -355,39 +355,20 @@ def fit_profile_model(
     min_age: int,
     min_cell: int = 10,
 ) -> ProfileModel:
-    """Weighted logistic regression (statsmodels GLM, robust SEs) with a points score.
+    """Weighted logistic regression (statsmodels GLM, robust SEs) with a points score
+    (:class:`crimcareer.estimators.PointsScore`).
 
     Binary predictors are dropped when absent (all null), or when any cell of their 2x2 table
     with the outcome has fewer than `min_cell` persons (disclosure, and quasi-separation).
     """
-    y = frame["outcome"].astype(bool).to_numpy()
-    w = frame["weight"].astype(float).to_numpy() if "weight" in frame else np.ones(len(frame))
-    kept, dropped, counts = [], {}, {}
-    for p in predictors:
-        if p not in frame or frame[p].isna().all():
-            dropped[p] = "not available"
-            continue
-        if p == "age":
-            kept.append(p)
-            continue
-        x = frame[p].fillna(False).astype(bool).to_numpy()
-        cells = {"case&1": int((x & y).sum()), "case&0": int((~x & y).sum()),
-                 "noncase&1": int((x & ~y).sum()), "noncase&0": int((~x & ~y).sum())}
-        if min(cells.values()) < min_cell:
-            dropped[p] = f"a cell with the outcome has fewer than {min_cell} persons"
-            continue
-        kept.append(p)
-        counts[f"{p}=1"] = cells["case&1"] + cells["noncase&1"]
-        counts[f"{p}=0"] = cells["case&0"] + cells["noncase&0"]
-        counts[f"{p}=1,outcome"] = cells["case&1"]
-    tmp = ProfileModel(kept, pd.Series(dtype=float), pd.Series(dtype=float), {}, min_age,
-                       len(frame), 0.0, counts, dropped)
-    X = sm.add_constant(tmp.design(frame), has_constant="add").rename(columns={"const": "intercept"})
-    res = sm.GLM(y.astype(float), X, family=sm.families.Binomial(), var_weights=w).fit(cov_type="HC0")
-    params = pd.Series(res.params, index=X.columns)
-    points = {p: int(round(params[p] / POINT_LOG_ODDS)) for p in kept}
-    return ProfileModel(kept, params, pd.Series(res.bse, index=X.columns), points, min_age,
-                        len(frame), float(res.df_resid), counts, dropped)
+    present = [p for p in predictors if p in frame]
+    score = PointsScore(numeric={"age": min_age}, min_cell=min_cell, point_log_odds=POINT_LOG_ODDS)
+    score.fit(frame, y="outcome", X=present, weight="weight" if "weight" in frame else None)
+    why = {**{p: "not available" for p in predictors if p not in frame}, **score.dropped_}
+    dropped = {p: why[p] for p in predictors if p in why}  # in the order of `predictors`
+    return ProfileModel(list(score.predictors_), score.coef_, score.bse_, dict(score.points_),
+                        min_age, score.n_obs_, score.df_resid_, dict(score.category_counts_),
+                        dropped, score)
 
 
 def model_table(model: ProfileModel) -> pd.DataFrame:
@@ -406,48 +387,6 @@ def model_table(model: ProfileModel) -> pd.DataFrame:
 
 
 # -- validation metrics -------------------------------------------------------------------------------
-def delong_auc(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """AUC and its DeLong variance (midrank algorithm of Sun & Xu 2014).
-
-    Hand-written: scikit-learn gives the AUC but no variance, and no installed library offers
-    DeLong's variance; this O(n log n) form is checked against a brute-force reference in tests.
-    """
-    y = np.asarray(y, dtype=bool)
-    s = np.asarray(score, dtype=float)
-    pos, neg = s[y], s[~y]
-    m, n = len(pos), len(neg)
-    if m == 0 or n == 0:
-        return float("nan"), float("nan")
-    tz = rankdata(np.concatenate([pos, neg]))
-    tx, ty = rankdata(pos), rankdata(neg)
-    auc = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
-    v10 = (tz[:m] - tx) / n          # per positive: share of negatives scored lower (ties 1/2)
-    v01 = 1.0 - (tz[m:] - ty) / m    # per negative: share of positives scored higher
-    var = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
-    return float(auc), float(var)
-
-
-def auc_with_ci(y: np.ndarray, score: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """AUC with a DeLong confidence interval (computed on the logit scale, so it stays in 0..1)."""
-    auc, var = delong_auc(y, score)
-    if not np.isfinite(auc) or auc in (0.0, 1.0) or var <= 0:
-        return auc, auc, auc
-    z = norm.ppf(0.5 + level / 2)
-    se_logit = math.sqrt(var) / (auc * (1 - auc))
-    return auc, float(expit(logit(auc) - z * se_logit)), float(expit(logit(auc) + z * se_logit))
-
-
-def calibration_intercept_slope(y: np.ndarray, risk: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
-    """Calibration-in-the-large (intercept with the log-odds as offset) and calibration slope."""
-    y = np.asarray(y, dtype=float)
-    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
-    lp = logit(np.clip(np.asarray(risk, dtype=float), 1e-12, 1 - 1e-12))
-    fam = sm.families.Binomial()
-    a = sm.GLM(y, np.ones((len(y), 1)), family=fam, offset=lp, var_weights=w).fit().params[0]
-    b = sm.GLM(y, sm.add_constant(lp), family=fam, var_weights=w).fit().params[1]
-    return float(a), float(b)
-
-
 def calibration_bins(y: np.ndarray, risk: np.ndarray, w: np.ndarray, bins: int = 10,
                      min_cases: int = 10, ids: np.ndarray | None = None):
     """Weighted deciles of predicted risk, merged upwards until each bin holds >= min_cases cases.

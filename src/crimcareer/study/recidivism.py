@@ -59,7 +59,6 @@ count is withheld).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +68,8 @@ import numpy as np
 import pandas as pd
 
 from crimcareer.engine import add_years, age_in_years, days_between
+from crimcareer.estimators.survival import cumulative_incidence_at
+from crimcareer.estimators.survival import step_at as _step_at
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.wording import counted_words, study_labels
@@ -310,15 +311,6 @@ def followup(reg: "Registers", cohort_table: ir.Table, spec: "StudySpec",
 
 
 # -- statistics (cohort-sized pandas) ------------------------------------------------------------
-_TIE_SHIFT = 1e-3  # days; see _cause_durations
-
-
-def _step_at(index: np.ndarray, values: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Right-continuous step function (index, values) evaluated at times (values[0] before)."""
-    pos = np.searchsorted(index, times, side="right") - 1
-    return np.asarray(values, dtype=float)[np.clip(pos, 0, None)]
-
-
 def kaplan_meier_prevalence(durations: np.ndarray, events: np.ndarray,
                             times_days: np.ndarray) -> pd.DataFrame:
     """1 - S(t) by Kaplan-Meier (lifelines) at given days, with 95% CI, at-risk and event counts.
@@ -354,36 +346,10 @@ def kaplan_meier_prevalence(durations: np.ndarray, events: np.ndarray,
     return out[["time_days", "estimate", "ci_low", "ci_high", "at_risk", "n", "N"]]
 
 
-def _cause_durations(durations: np.ndarray, causes: np.ndarray) -> np.ndarray:
-    # lifelines' AalenJohansenFitter jitters tied event times of different causes with numpy's
-    # global random state (not reproducible). Instead we move every cause-1 time a thousandth of a
-    # day earlier: with integer-day durations no two causes then tie, and the point estimate is
-    # exactly the tied Aalen-Johansen estimate (cause 1 at t sees the same risk set and S(t-);
-    # the competing deaths then leave the risk set before anything censored at t).
-    d = np.asarray(durations, dtype=float).copy()
-    d[np.asarray(causes) == 1] -= _TIE_SHIFT
-    return d
-
-
-@functools.lru_cache(maxsize=16)
-def _aalen_johansen_fit(d_bytes: bytes, c_bytes: bytes) -> tuple[np.ndarray, ...]:
-    # Cached: the table (at 5 years) and the curve (monthly grid) use the same fit, and the
-    # variance loop in lifelines is slow (a Python loop over event times).
-    from lifelines import AalenJohansenFitter
-
-    d = np.frombuffer(d_bytes, dtype=float)
-    c = np.frombuffer(c_bytes, dtype=int)
-    aj = AalenJohansenFitter(calculate_variance=True)
-    aj.fit(_cause_durations(d, c), c, event_of_interest=1)
-    idx = aj.cumulative_density_.index.to_numpy(dtype=float)
-    ci = aj.confidence_interval_cumulative_density_
-    return (idx, aj.cumulative_density_.iloc[:, 0].to_numpy(), ci.iloc[:, 0].to_numpy(),
-            ci.iloc[:, 1].to_numpy())
-
-
 def aalen_johansen_incidence(durations: np.ndarray, causes: np.ndarray,
                              times_days: np.ndarray) -> pd.DataFrame:
-    """Cumulative incidence of cause 1 with cause 2 competing (lifelines AalenJohansenFitter).
+    """Cumulative incidence of cause 1 with cause 2 competing (lifelines AalenJohansenFitter made
+    deterministic on ties: :func:`crimcareer.estimators.survival.cumulative_incidence_at`).
 
     causes: 0 censored, 1 event of interest, 2 competing (death). Columns as
     :func:`kaplan_meier_prevalence` (n = cause-1 events by t; CI: lifelines' log-log delta method).
@@ -395,19 +361,7 @@ def aalen_johansen_incidence(durations: np.ndarray, causes: np.ndarray,
     out["at_risk"] = [(d >= x).sum() for x in t]
     out["n"] = [((c == 1) & (d <= x)).sum() for x in t]
     out["N"] = len(d)
-    if len(d) == 0 or not (c == 1).any():
-        out["estimate"] = 0.0 if len(d) else np.nan
-        out["ci_low"] = out["estimate"]
-        out["ci_high"] = out["estimate"]
-        return out[["time_days", "estimate", "ci_low", "ci_high", "at_risk", "n", "N"]]
-    idx, f, ci_a, ci_b = _aalen_johansen_fit(d.tobytes(), c.tobytes())
-    est = _step_at(idx, f, t)
-    a = _step_at(idx, ci_a, t)
-    b = _step_at(idx, ci_b, t)
-    lo, hi = np.fmin(a, b), np.fmax(a, b)  # see kaplan_meier_prevalence: labels are swapped
-    out["estimate"] = est
-    out["ci_low"] = np.where(est > 0, np.nan_to_num(lo, nan=0.0), 0.0)
-    out["ci_high"] = np.where(est > 0, np.nan_to_num(hi, nan=1.0), 0.0)
+    out["estimate"], out["ci_low"], out["ci_high"] = cumulative_incidence_at(d, c, t)
     return out[["time_days", "estimate", "ci_low", "ci_high", "at_risk", "n", "N"]]
 
 

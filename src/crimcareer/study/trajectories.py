@@ -3,7 +3,8 @@
 Engine side: :func:`yearly_case_counts` builds, as one Ibis expression, the counted cases and the
 exposure per cohort person and year of life (ages ``spec.trajectories.min_age`` .. age at the
 cut-off). The cohort-sized result goes to numpy (:func:`count_matrix`) and the group-based
-trajectory model (:mod:`crimcareer.study.gbtm`, hand-written EM) is fitted on the target group and on CC.
+trajectory model (:mod:`crimcareer.estimators.gbtm`, hand-written EM) is fitted on the target group
+and on CC.
 
 Exposure of the year of life [birthday a, birthday a+1): the share of its days that are
 - on or after the register coverage start (the earliest offence date in the cases table unless
@@ -34,7 +35,7 @@ from crimcareer.disclosure import Gate
 from crimcareer.engine import Engine, add_years, age_in_years, days_between
 from crimcareer.report.figures import save_chart
 from crimcareer.report.section import Figure, Section
-from crimcareer.study.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
+from crimcareer.estimators.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
 from crimcareer.study.spec import StudySpec
 
 try:  # written in parallel by another engineer; same definition as below

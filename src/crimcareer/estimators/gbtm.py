@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from crimcareer.estimators._checks import EstimatorInputError, require_columns
+
 MODELS = ("poisson", "zip", "frailty")
 _ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost) no events
 
@@ -55,7 +57,8 @@ class _Params:
 class GroupTrajectoryModel:
     """Group-based trajectory model (Poisson or ZIP mixture over age) fitted by EM from seeded starts.
 
-    ``fit(Y, ages, exposure)`` with Y persons x ages (NaN = not observed); scikit-learn-like
+    ``fit(Y, ages, exposure)`` with Y persons x ages (NaN = not observed), or ``fit_long(frame,
+    id=, age=, y=, exposure=None)`` with one row per person and age; scikit-learn-like
     attributes ``shares_``, ``coef_``, ``posterior_``, ``loglik_``, ``bic_``, ``aic_``,
     ``entropy_``, ``appa_``, ``occ_``. Groups are ordered by their mean fitted rate (0 = lowest).
     """
@@ -156,6 +159,45 @@ class GroupTrajectoryModel:
         self.n_persons_ = int(d["n_eff"])
         self._diagnostics(d["w"])
         return self
+
+    def fit_long(
+        self,
+        frame: pd.DataFrame,
+        id: str,
+        age: str,
+        y: str,
+        exposure: str | None = None,
+        *,
+        weights: np.ndarray | None = None,
+    ) -> "GroupTrajectoryModel":
+        """Fit on long data (one row per person and age): builds the persons x ages arrays of
+        :meth:`to_wide` and calls :meth:`fit`. Rows of ``posterior_`` follow ``ids_`` (the
+        persons in sorted order); a person-age without a row is not observed."""
+        Y, ages, E, ids = self.to_wide(frame, id=id, age=age, y=y, exposure=exposure)
+        self.fit(Y, ages, E, weights=weights)
+        self.ids_ = ids
+        return self
+
+    @staticmethod
+    def to_wide(frame: pd.DataFrame, id: str, age: str, y: str, exposure: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """(Y, ages, exposure, ids) from long data: persons (sorted) x ages (sorted distinct
+        values); cells without a row are NaN (not observed)."""
+        require_columns("GroupTrajectoryModel.fit_long", "frame", frame, [id, age, y, exposure])
+        dup = frame.duplicated([id, age])
+        if dup.any():
+            raise EstimatorInputError(
+                f"GroupTrajectoryModel.fit_long: {int(dup.sum())} repeated ({id!r}, {age!r}) "
+                "row(s); give one row per person and age")
+        ids, pi = np.unique(frame[id].to_numpy(), return_inverse=True)
+        ages, ai = np.unique(frame[age].to_numpy(dtype=float), return_inverse=True)
+        Y = np.full((len(ids), len(ages)), np.nan)
+        Y[pi, ai] = frame[y].to_numpy(dtype=float)
+        E = None
+        if exposure is not None:
+            E = np.full((len(ids), len(ages)), np.nan)
+            E[pi, ai] = frame[exposure].to_numpy(dtype=float)
+        return Y, ages, E, ids
 
     def predict_proba(self, Y: np.ndarray | None = None, exposure: np.ndarray | None = None) -> np.ndarray:
         """Posterior group probabilities (persons x groups) of Y on the fitted age grid."""
