@@ -12,8 +12,8 @@ population. Definitions (issue 3, docs/architecture.md):
   offence date is the index date. The `group` value of these persons is always ``"DSE"``
   (TARGET_GROUP); ``spec.target.label`` is display text only.
 
-``study_cohort``, ``CohortResult`` and ``cohort_section`` (in study/controls.py) can also be
-imported from here.
+The matched cohort (``study_cohort``, ``CohortResult``, ``cohort_section``) is built in
+study/controls.py, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -25,15 +25,6 @@ from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
 
 TARGET_GROUP = "DSE"  # the value of the cohort frame's `group` column for the target group
-
-LABELS: dict[str, tuple[str, str]] = {
-    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
-    "index_date": ("Index date", "Indexdatum"),
-    "index_case_id": ("Index case", "Indexzaak"),
-    "matched_to": ("Matched offender", "Gematchte dader"),
-}
 
 
 def counted_cases(cases: ir.Table, spec: StudySpec) -> ir.Table:
@@ -78,13 +69,3 @@ def dse_cohort(reg: Registers, spec: StudySpec) -> ir.Table:
         index_case_id=first.case_id,
         index_date=first.offence_date,
     )
-
-
-def __getattr__(name: str):
-    # study_cohort, CohortResult and cohort_section live in study/controls.py (they need the
-    # matching); importing them from here is lazy to avoid a circular import.
-    if name in ("study_cohort", "CohortResult", "cohort_section"):
-        from crimcareer.study import controls
-
-        return getattr(controls, name)
-    raise AttributeError(name)

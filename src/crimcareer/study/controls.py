@@ -63,34 +63,6 @@ BALANCE_VARIABLES = ("male", "birth_year", "migration_any", "origin_big4")
 _BINARY = {"male", "migration_any", "origin_big4"}
 _OVERSAMPLE = {"exact": 2, "propensity": 10}  # persons drawn per needed control, first round
 
-LABELS: dict[str, tuple[str, str]] = {
-    "male": ("Male", "Man"),
-    "birth_year": ("Birth year", "Geboortejaar"),
-    "migration_any": ("Migration background", "Migratieachtergrond"),
-    "origin_big4": ("Origin Morocco, Turkey, Suriname or Antilles",
-                    "Herkomst Marokko, Turkije, Suriname of Antillen"),
-    "group": ("Group", "Groep"),
-    "variable": ("Variable", "Variabele"),
-    "mean_dse": ("Mean, offenders", "Gemiddelde, daders"),
-    "mean_pool": ("Mean, control pool before matching", "Gemiddelde, controlepool voor matching"),
-    "mean_matched": ("Mean, matched controls", "Gemiddelde, gematchte controles"),
-    "smd_before": ("Standardised mean difference before matching",
-                   "Gestandaardiseerd verschil voor matching"),
-    "smd_after": ("Standardised mean difference after matching",
-                  "Gestandaardiseerd verschil na matching"),
-    "smd": ("Standardised mean difference with the offenders",
-            "Gestandaardiseerd verschil met de daders"),
-    "sample": ("Sample", "Steekproef"),
-    "pool": ("Control pool before matching", "Controlepool voor matching"),
-    "matched": ("Matched controls", "Gematchte controles"),
-    "pct": ("Percentage", "Percentage"),
-    "pool_size": ("Persons in the control pool", "Personen in de controlepool"),
-    "unmatched": ("Offenders without a control", "Daders zonder controle"),
-    "DSE": ("Offenders of domestic sexual exploitation", "Daders van binnenlandse seksuele uitbuiting"),
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
-}
-
 
 @dataclass
 class CohortResult:
@@ -758,7 +730,7 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
 
     shares = balance_shares(result)
     # An offenders' share that is withheld must not be recoverable from an SMD next to it.
-    from crimcareer.disclosure import proportion_reasons
+    from crimcareer.disclosure import proportion_reasons, released_value
 
     why, _, _ = proportion_reasons(shares["n"], shares["N"], gate.rules)
     bad_dse = shares.loc[(shares["sample"] == TARGET_GROUP) & (why != ""), ["group", "variable"]]
@@ -776,10 +748,6 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
     stat_cols = ["mean_dse", "mean_pool", "mean_matched", "smd_before", "smd_after"]
     bal_rel = gate.magnitudes("cohort_balance_means", bal[["group", "variable"] + stat_cols],
                               values, stat_cols=stat_cols)
-
-    def released(df: pd.DataFrame, g: str) -> float | None:
-        v = df.loc[df.group == g, "n"]
-        return None if v.empty or pd.isna(v.iloc[0]) else float(v.iloc[0])
 
     label = spec.target.label
     period = f"{spec.target.period[0]:%Y}-{spec.target.period[1]:%Y}"
@@ -828,11 +796,11 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
                 "nl": "Balans voor en na matching: gemiddelden en gestandaardiseerde verschillen"},
         },
         headline={
-            "B1": {TARGET_GROUP: released(sizes_rel, TARGET_GROUP)},
-            "B2": {g: released(sizes_rel, g) for g in spec.controls.groups},
+            "B1": {TARGET_GROUP: released_value(sizes_rel, "n", group=TARGET_GROUP)},
+            "B2": {g: released_value(sizes_rel, "n", group=g) for g in spec.controls.groups},
         },
         extra={"cohort": {
-            "unmatched": {g: released(um_rel, g) for g in spec.controls.groups},
+            "unmatched": {g: released_value(um_rel, "n", group=g) for g in spec.controls.groups},
             "balance_means_released": int(bal_rel["suppressed"].eq("").sum()),
             "matching": spec.controls.method,
         }},
