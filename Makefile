@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/crimcareer demo --persons $(PERSONS) --out $(OUT)
 
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: $(VENV)/.installed

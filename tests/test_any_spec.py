@@ -49,7 +49,7 @@ def test_spec_ages_reach_the_labels() -> None:
     raw["recidivism"]["young_age"] = 25
     labels = study_labels(parse_spec(raw))
     assert "21" in labels["first_trafficking_young"][0] and "21e" in labels["first_trafficking_young"][1]
-    assert "25" in labels["recidivism_age_split:n"][0]
+    assert "25" in labels["column:recidivism_age_split:n"][0]
 
 
 @pytest.mark.parametrize("label, why", [("CC", "control group"), ("NC", "control group"),

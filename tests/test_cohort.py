@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from crimcareer.engine import Engine
-from crimcareer.study.cohort import counted_cases, dse_cohort, target_cases
+from crimcareer.study.cohort import counted_cases, target_cohort, target_cases
 from crimcareer.study.spec import default_spec_path, load_spec
 from reference_cohort import (case, person, random_population, ref_counted_cases,
                               ref_dse_cohort, ref_target_cases, registers)
@@ -46,7 +46,7 @@ def _crafted() -> dict[str, pd.DataFrame]:
 def test_dse_cohort_crafted_exclusions(engine, spec):
     frames = _crafted()
     reg = registers(engine, frames)
-    got = engine.to_pandas(dse_cohort(reg, spec)).sort_values("person_id").reset_index(drop=True)
+    got = engine.to_pandas(target_cohort(reg, spec)).sort_values("person_id").reset_index(drop=True)
     assert got.person_id.tolist() == ["p01", "p04", "p08", "p10", "p12", "p13"]
     idx = dict(zip(got.person_id, got.index_case_id))
     assert idx["p12"] == "c12a" and idx["p13"] == "c13a"
@@ -61,7 +61,7 @@ def test_domestic_unset_takes_both(engine, spec):
     frames = _crafted()
     reg = registers(engine, frames)
     both = spec.model_copy(update={"target": spec.target.model_copy(update={"domestic": None})})
-    got = set(engine.to_pandas(dse_cohort(reg, both)).person_id)
+    got = set(engine.to_pandas(target_cohort(reg, both)).person_id)
     assert {"p05", "p06"} <= got
     assert got == set(ref_dse_cohort(frames["persons"], frames["cases"], both).person_id)
 
@@ -75,7 +75,7 @@ def test_cases_and_cohort_match_reference_on_random_population(engine, spec, see
     tgt = set(engine.to_pandas(target_cases(reg.cases, spec)).case_id)
     assert tgt == ref_target_cases(cases, spec)
     assert len(tgt) > 5  # the population exercises the rule
-    got = engine.to_pandas(dse_cohort(reg, spec)).sort_values("person_id").reset_index(drop=True)
+    got = engine.to_pandas(target_cohort(reg, spec)).sort_values("person_id").reset_index(drop=True)
     ref = ref_dse_cohort(frames["persons"], cases, spec)
     assert got.person_id.tolist() == ref.person_id.tolist()
     assert got.index_case_id.tolist() == ref.index_case_id.tolist()
@@ -86,6 +86,6 @@ def test_not_counted_outcomes_follow_the_spec(engine, spec):
     frames = _crafted()
     reg = registers(engine, frames)
     loose = spec.model_copy(update={"cases": spec.cases.model_copy(update={"not_counted_outcomes": []})})
-    got = set(engine.to_pandas(dse_cohort(reg, loose)).person_id)
+    got = set(engine.to_pandas(target_cohort(reg, loose)).person_id)
     assert {"p02", "p03"} <= got
     assert got == set(ref_dse_cohort(frames["persons"], frames["cases"], loose).person_id)

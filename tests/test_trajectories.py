@@ -438,7 +438,7 @@ def test_recovers_synthetic_population_groups(default_population):
     frailty GBTM with the published number of groups (4); see benchmarks/README.md for what BIC
     chooses and how the plain Poisson mixture fares. Takes about a minute on a quiet 2-core host.
     """
-    from crimcareer.study.cohort import study_cohort
+    from crimcareer.study.controls import study_cohort
     from crimcareer.adapters.files import load_registers
     from crimcareer.study.trajectories import fit_trajectories
 

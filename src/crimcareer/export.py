@@ -184,12 +184,12 @@ def _rules(profile: dict, lang: str) -> list[str]:
 
 def checker_summary(out: Path, doc: dict, files: list[str], lang: str = "en") -> str:
     """The markdown summary for the output checker (see the module docstring)."""
-    from crimcareer.report.html import all_labels
+    from crimcareer.labels import LABELS
     from crimcareer.report.plain import plain_flag, plain_reason
 
     i = 0 if lang == "en" else 1
     t = {k: v[i] for k, v in _T.items()}
-    labels = all_labels()
+    labels = dict(LABELS)  # a copy: the run's own words are added below
     titles = report_titles(out)
     manifest = {}
     try:

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from crimcareer import contract
-from crimcareer.adapters.files import (
+from crimcareer.tablefiles import (
     csv_as_text,
     csv_header,
     diagnose_csv,
@@ -93,35 +93,6 @@ ALTER_DROPPED = "alter dropped (cascade)"
 CASE_DROPPED = "case dropped (cascade)"
 UNREGISTERED_ALTER = "unregistered alter (kept)"
 
-LABELS: dict[str, tuple[str, str]] = {
-    "data_quality": ("Data quality", "Datakwaliteit"),
-    "rule": ("Rule", "Regel"),
-    "table": ("Table", "Tabel"),
-    "column": ("Column", "Kolom"),
-    "rows_dropped": ("Rows dropped", "Verwijderde rijen"),
-    MISSING_TABLE: ("missing required table", "verplichte tabel ontbreekt"),
-    MISSING_COLUMN: ("missing column", "kolom ontbreekt"),
-    FILLED_COLUMN: ("missing column filled with nulls", "ontbrekende kolom leeg toegevoegd"),
-    WRONG_TYPE: ("wrong type", "verkeerd type"),
-    UNPARSEABLE_DATE: ("unparseable date", "onleesbare datum"),
-    NULL: ("null not allowed", "lege waarde niet toegestaan"),
-    UNKNOWN_CODE: ("unknown code", "onbekende code"),
-    DUPLICATE_KEY: ("duplicate key", "dubbele sleutel"),
-    SELF_RELATION: ("relation to oneself", "relatie met zichzelf"),
-    RELATION_LAYER: ("relation does not fit layer", "relatie past niet bij laag"),
-    END_BEFORE_START: ("end before start", "einde voor begin"),
-    UNKNOWN_PERSON: ("unknown person", "onbekende persoon"),
-    UNKNOWN_CASE: ("unknown case", "onbekende zaak"),
-    CASE_PERSON: ("person differs from case", "persoon wijkt af van zaak"),
-    NOT_REQUESTED: ("delivered but never requested", "uitgebracht maar nooit aangevraagd"),
-    EMPTY_TABLE: ("table has no rows", "tabel heeft geen rijen"),
-    BEFORE_BIRTH: ("before birth", "voor geboorte"),
-    AFTER_DEATH: ("after death", "na overlijden"),
-    PERSON_DROPPED: ("person dropped (cascade)", "persoon verwijderd (gevolg)"),
-    ALTER_DROPPED: ("alter dropped (cascade)", "alter verwijderd (gevolg)"),
-    CASE_DROPPED: ("case dropped (cascade)", "zaak verwijderd (gevolg)"),
-    UNREGISTERED_ALTER: ("unregistered alter (kept)", "niet-ingeschreven alter (behouden)"),
-}
 
 # Which layer each relation code belongs to.
 RELATION_LAYERS: dict[str, str] = {

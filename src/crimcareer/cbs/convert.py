@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from crimcareer.cbs import discover, expr, mapping as mp
+from crimcareer.cbs import discover, expr, family, mapping as mp, popnet
 from crimcareer.cbs.read import CsvDialect, Reader, Source, SourceError, lit, qid
 
 
@@ -273,8 +273,6 @@ class Converter:
         return template.format(sql) if sql else None
 
     def relations(self) -> None:
-        from crimcareer.cbs import family, popnet
-
         parts = [p for p in (family.kindouder(self), family.partners(self),
                              popnet.household_ties(self), popnet.spells(self)) if p]
         if not parts:

@@ -18,20 +18,16 @@ GBAVERBINTENISPARTNERBUS-like buses with start and end (``88888888`` = not ended
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import duckdb
 
 from crimcareer.cbs import expr
+from crimcareer.cbs.context import Conversion
 from crimcareer.cbs.read import SourceError
-
-if TYPE_CHECKING:
-    from crimcareer.cbs.convert import Converter
 
 FAMILY_COLS = ("person_id", "alter_id", "relation", "layer", "start_date", "end_date")
 
 
-def kindouder(c: Converter) -> str | None:
+def kindouder(c: Conversion) -> str | None:
     """SQL of the parent/child/sibling edges, or None when no KINDOUDERTAB can be read."""
     ko = c.m.get("family", {}).get("kindouder")
     if not ko:
@@ -88,7 +84,7 @@ def kindouder(c: Converter) -> str | None:
         SELECT DISTINCT x, y, relation, 'family', NULL, NULL FROM sib"""
 
 
-def partners(c: Converter) -> str | None:
+def partners(c: Conversion) -> str | None:
     """SQL of partner edges (both directions, distinct) from the partner blocks."""
     parts = []
     for block in c.m.get("family", {}).get("partners", []):

@@ -19,15 +19,11 @@ household at the same time are housemates for the overlap of their spells. POPNE
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import duckdb
 
 from crimcareer.cbs import expr
+from crimcareer.cbs.context import Conversion
 from crimcareer.cbs.read import SourceError
-
-if TYPE_CHECKING:
-    from crimcareer.cbs.convert import Converter
 
 #: RELATIE code -> (contract relation, contract layer); netCBS codebook, life-sequencing docs.
 CODES: dict[int, tuple[str, str]] = {
@@ -53,7 +49,7 @@ DATING = {
 }
 
 
-def spells(c: Converter) -> str | None:
+def spells(c: Conversion) -> str | None:
     """SQL of dated network edges from every POPNET table found, or None."""
     pn = c.m.get("popnet")
     if not pn:
@@ -123,7 +119,7 @@ def spells(c: Converter) -> str | None:
         persons=persons, **DATING[pn.get("dating", "midpoint")])
 
 
-def discover_choices(c: Converter, table: str) -> list:
+def discover_choices(c: Conversion, table: str) -> list:
     """Every year's chosen file of one POPNET table (empty when the table is absent)."""
     try:
         return c.choices({"from": table, "years": "all"})
@@ -131,7 +127,7 @@ def discover_choices(c: Converter, table: str) -> list:
         return []
 
 
-def household_ties(c: Converter) -> str | None:
+def household_ties(c: Conversion) -> str | None:
     """Housemate edges from the converted households table: overlapping spells, same household."""
     pn = c.m.get("popnet") or {}
     hh = c.out / "households.parquet"

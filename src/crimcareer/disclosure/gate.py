@@ -79,13 +79,6 @@ LABEL_LIKE = ("threshold", "years", "year", "age", "window", "time", "bin", "lo"
               "horizon", "cutoff")
 REFUSED_STATS = ("min", "max", "minimum", "maximum", "p0", "p100", "q0", "q100")
 
-LABELS: dict[str, tuple[str, str]] = {
-    SUPPRESSED: ("Suppressed (why)", "Onderdrukt (reden)"),
-    "n": ("Persons with the trait", "Personen met het kenmerk"),
-    "N": ("Persons in the group", "Personen in de groep"),
-    "at_risk": ("Persons at risk", "Personen at risk"),
-    ALL: ("Total", "Totaal"),
-}
 
 PROFILES: dict[str, dict[str, Any]] = {
     # Statistics Netherlands Remote Access: zeros and all-in-one rows are flagged for review;

@@ -1,148 +1,25 @@
 """The self-contained HTML report (English or Dutch) built only from disclosure-released outputs.
 
 Tables are rendered with great_tables from the gate's released frames; figures are the SVG files
-the steps saved (inlined, so the report opens offline with no external links).
+the steps saved (inlined, so the report opens offline with no external links). Variable, column
+and code labels come from the one registry, crimcareer.labels; UI holds the words of the page.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import html
-import importlib
 import re
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 from great_tables import GT
 
 from crimcareer.disclosure import SUPPRESSED, Gate
+from crimcareer.labels import LABELS, column_label
 from crimcareer.report.plain import explained, plain_reason
 from crimcareer.report.section import Section
-
-# Column headers shared by every table (variable keys come from each module's LABELS). A column
-# of shares is shown in percent whatever unit the released table holds (see _kinds), so its
-# header says "(%)"; `n` and `N` are named per table where they count something else.
-COLUMN_LABELS: dict[str, tuple[str, str]] = {
-    "variable": ("Variable", "Variabele"),
-    "group": ("Group", "Groep"),
-    "n": ("Persons with the characteristic", "Personen met het kenmerk"),
-    "N": ("Persons in the group", "Personen in de groep"),
-    "pct": ("Share (%)", "Aandeel (%)"),
-    "share": ("Share (%)", "Aandeel (%)"),
-    "ci_low": ("95% CI lower bound", "95%-BI ondergrens"),
-    "ci_high": ("95% CI upper bound", "95%-BI bovengrens"),
-    "mean": ("Mean", "Gemiddelde"),
-    "sd": ("Standard deviation", "Standaardafwijking"),
-    "p_value": ("p-value", "p-waarde"),
-    "test": ("Test", "Toets"),
-    "odds_ratio": ("Odds ratio", "Odds ratio"),
-    "or_ci_low": ("Odds ratio, 95% CI lower bound", "Odds ratio, 95%-BI ondergrens"),
-    "or_ci_high": ("Odds ratio, 95% CI upper bound", "Odds ratio, 95%-BI bovengrens"),
-    "estimate": ("Estimate (%)", "Schatting (%)"),
-    "time": ("Years since start", "Jaren sinds start"),
-    "at_risk": ("Persons still followed (at risk)", "Personen nog gevolgd (risicopopulatie)"),
-    "persons": ("Persons", "Personen"),
-    "term_label": ("Term", "Term"),
-    "points": ("Points", "Punten"),
-    "bin": ("Risk class", "Risicoklasse"),
-    "threshold": ("Risk threshold (%)", "Risicodrempel (%)"),
-    "measure": ("Measure", "Maat"),
-    "value": ("Value (%)", "Waarde (%)"),
-    "per_10000": ("Per 10,000 young people", "Per 10.000 jongeren"),
-    "expected": ("Expected (%)", "Verwacht (%)"),
-    "o_e": ("Observed / expected", "Waargenomen / verwacht"),
-    "target_pct": ("Target (%)", "Doel (%)"),
-    "breakdown": ("Breakdown", "Uitsplitsing"),
-    "level": ("Category", "Categorie"),
-    "comparison": ("Comparison", "Vergelijking"),
-    "note": ("Not released (why)", "Niet vrijgegeven (waarom)"),
-    SUPPRESSED: ("Withheld: why", "Afgeschermd: waarom"),
-}
-
-# n and N where they count something other than persons with a characteristic in a group
-# (fnmatch pattern of the table name, column) -> (English, Dutch).
-TABLE_COLUMNS: list[tuple[str, str, tuple[str, str]]] = [
-    ("cohort_groups", "n", ("Persons in the group", "Personen in de groep")),
-    ("cohort_groups", "N", ("Persons in the group (denominator)", "Personen in de groep (noemer)")),
-    ("cohort_unmatched", "n", ("Offenders without a matched control",
-                               "Daders zonder gematchte controle")),
-    ("cohort_unmatched", "N", ("Offenders", "Daders")),
-    ("cohort_unmatched", "pct", ("Offenders without a matched control (%)",
-                                 "Daders zonder gematchte controle (%)")),
-    ("factors_odds_ratios", "n", ("Smallest cell of the 2x2 table (persons)",
-                                  "Kleinste cel van de 2x2-tabel (personen)")),
-    ("factors_odds_ratios", "N", ("Persons in the smaller group", "Personen in de kleinste groep")),
-    ("recidivism_followed", "n", ("Persons followed", "Gevolgde personen")),
-    ("recidivism_followed", "pct", ("Persons followed (%)", "Gevolgde personen (%)")),
-    ("recidivism_general*", "n", ("Persons with a new offence by then",
-                                  "Personen met een nieuw delict tot dan")),
-    ("recidivism_specific", "n", ("Persons with a new offence of the category by then",
-                                  "Personen met een nieuw delict van de categorie tot dan")),
-    ("recidivism_age_split", "n", ("Persons younger than 23 at the start",
-                                   "Personen jonger dan 23 bij de start")),
-    ("recidivism_age_split", "pct", ("Younger than 23 at the start (%)",
-                                     "Jonger dan 23 bij de start (%)")),
-    ("trajectory_shares_*", "n", ("Persons assigned to the group (most likely)",
-                                  "Personen toegewezen aan de groep (meest waarschijnlijk)")),
-    ("trajectory_shares_*", "N", ("Persons modelled", "Gemodelleerde personen")),
-    ("trajectory_shares_*", "share", ("Share of persons, model estimate (%)",
-                                      "Aandeel personen, modelschatting (%)")),
-    ("trajectory_selection_*", "n", ("Persons in the smallest group",
-                                     "Personen in de kleinste groep")),
-    ("trajectory_selection_*", "N", ("Persons modelled", "Gemodelleerde personen")),
-    ("trajectory_selection_*", "smallest_share", ("Smallest group share (%)",
-                                                  "Kleinste groepsaandeel (%)")),
-    ("trajectory_observed_*", "n", ("Persons observed at this age",
-                                    "Personen waargenomen op deze leeftijd")),
-    ("trajectory_profile_means_*", "n", ("Persons", "Personen")),
-    ("atypical_profile_means", "n", ("Persons", "Personen")),
-    ("*truth*", "N", ("Persons in the planted group", "Personen in de geplante groep")),
-    ("*truth*", "n", ("Persons", "Personen")),
-    ("profile_calibration", "n", ("Persons with the outcome", "Personen met de uitkomst")),
-    ("profile_calibration", "N", ("Persons in the risk class (weighted)",
-                                  "Personen in de risicoklasse (gewogen)")),
-    ("profile_calibration", "observed", ("Observed share (%)", "Waargenomen aandeel (%)")),
-    ("profile_calibration", "predicted", ("Mean predicted risk (%)",
-                                          "Gemiddeld voorspeld risico (%)")),
-    ("profile_thresholds", "n", ("Numerator (persons)", "Teller (personen)")),
-    ("profile_thresholds", "N", ("Denominator (persons)", "Noemer (personen)")),
-    ("profile_fairness", "n", ("Numerator (persons)", "Teller (personen)")),
-    ("profile_fairness", "N", ("Denominator (persons)", "Noemer (personen)")),
-    ("probation_coverage*", "n", ("Cases with this advice step", "Zaken met deze adviesstap")),
-    ("probation_coverage*", "N", ("Cases", "Zaken")),
-    ("probation_coverage*", "pct", ("Share of cases (%)", "Aandeel van de zaken (%)")),
-    ("probation_advice_type", "n", ("Advices of this type", "Adviezen van deze soort")),
-    ("probation_advice_type", "N", ("Advices delivered", "Uitgebrachte adviezen")),
-    ("probation_advice_type", "pct", ("Share of the advices (%)", "Aandeel van de adviezen (%)")),
-    ("probation_days", "persons", ("Cases", "Zaken")),
-    ("probation_days", "mean", ("Mean days", "Gemiddeld aantal dagen")),
-    ("probation_days", "sd", ("Standard deviation (days)", "Standaardafwijking (dagen)")),
-]
-
-_ORIGINS = {
-    "NL": ("Netherlands", "Nederland"), "MA": ("Morocco", "Marokko"), "TR": ("Turkey", "Turkije"),
-    "SR": ("Suriname", "Suriname"), "AN": ("former Antilles/Aruba", "voormalige Antillen/Aruba"),
-    "other_western": ("other Western", "overig westers"),
-    "other_non_western": ("other non-Western", "overig niet-westers"),
-}
-
-# Codes that appear as cell values (the modules' LABELS hold the variables).
-CODE_LABELS: dict[str, tuple[str, str]] = {
-    **{f"origin_{k}": (f"Origin: {en}", f"Herkomst: {nl}") for k, (en, nl) in _ORIGINS.items()},
-    "chi2": ("chi-square", "chi-kwadraat"), "fisher": ("Fisher (exact)", "Fisher (exact)"),
-    "kruskal": ("Kruskal-Wallis", "Kruskal-Wallis"), "none": ("–", "–"),
-    "F": ("Female", "Vrouw"), "M": ("Male", "Man"),
-    "all": ("All", "Alle"), "any": ("Any migration background", "Met migratieachtergrond"),
-    "age_group": ("Age at offence", "Leeftijd bij delict"),
-    "no_intervention": ("No intervention", "Geen interventie"),
-    "supervision": ("Supervision", "Toezicht"), "treatment": ("Treatment", "Behandeling"),
-    "other": ("Other", "Overig"),
-    "calibration": ("Observed share", "Waargenomen aandeel"),
-    "const": ("Intercept", "Constante"),
-    "first_generation": ("First generation", "Eerste generatie"),
-    "second_generation": ("Second generation", "Tweede generatie"),
-}
 
 UI = {
     "title": ("Study report", "Onderzoeksrapport"),
@@ -167,38 +44,7 @@ UI = {
     "cutoff": ("cut-off", "peildatum"),
 }
 
-LABEL_MODULES = (
-    "crimcareer.study.cohort", "crimcareer.study.controls", "crimcareer.study.careers",
-    "crimcareer.study.factors", "crimcareer.study.network", "crimcareer.study.compare",
-    "crimcareer.study.trajectories", "crimcareer.study.recidivism", "crimcareer.study.profile",
-    "crimcareer.study.probation", "crimcareer.validation",
-)
-
-# Keys several modules define differently: the report's meaning wins (a module's own texts keep
-# their own labels).
-_SHARED = {"age": ("Age", "Leeftijd"), "outcome": ("Outcome", "Uitkomst")}
-
-
-def all_labels() -> dict[str, tuple[str, str]]:
-    """Every module's LABELS merged with the shared column and code labels."""
-    labels = dict(CODE_LABELS)
-    for mod in LABEL_MODULES:
-        try:
-            labels.update(getattr(importlib.import_module(mod), "LABELS", {}))
-        except ImportError:
-            continue
-    try:
-        from crimcareer.study.careers import _CATEGORY_LABELS
-
-        labels.update({k: v for k, v in _CATEGORY_LABELS.items() if k not in labels})
-    except ImportError:  # pragma: no cover
-        pass
-    labels.update(COLUMN_LABELS)
-    labels.update(_SHARED)
-    return labels
-
-
-def _lab(labels: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+def _lab(labels: Mapping[str, tuple[str, str]], key: str, lang: str) -> str:
     pair = labels.get(key)
     if pair is None:
         return key.replace("_", " ")
@@ -326,7 +172,7 @@ def _show(v: object, kind: str, lang: str, yearish: bool = False) -> object:
     return fmt_number(v, 2, lang)
 
 
-def _code_label(v: object, labels: dict[str, tuple[str, str]], lang: str) -> object:
+def _code_label(v: object, labels: Mapping[str, tuple[str, str]], lang: str) -> object:
     if not isinstance(v, str):
         return v
     if v in labels:
@@ -341,15 +187,15 @@ def _code_label(v: object, labels: dict[str, tuple[str, str]], lang: str) -> obj
 
 
 def _column_label(name: str, col: str, kind: str, df: pd.DataFrame, lang: str,
-                  labels: dict[str, tuple[str, str]]) -> str:
+                  labels: Mapping[str, tuple[str, str]]) -> str:
     i = 0 if lang == "en" else 1
-    if f"{name}:{col}" in labels:  # a study's own words for this column (report.labels overlay)
-        return labels[f"{name}:{col}"][i]
-    for pattern, c, pair in TABLE_COLUMNS:
-        if c == col and fnmatch.fnmatch(name, pattern):
-            return pair[i]
+    if f"column:{name}:{col}" in labels:  # a study's own words for this column (meta labels)
+        return labels[f"column:{name}:{col}"][i]
+    own = column_label(name, col, lang)
+    if own is not None:
+        return own
     if col in ("ci_low", "ci_high"):
-        base = COLUMN_LABELS[col][i]
+        base = _lab(LABELS, col, lang)
         return f"{base} ({'odds ratio' if kind == 'ratio' else '%'})"
     text = _lab(labels, col, lang)
     if kind == "frac" and "%" not in text:
@@ -358,7 +204,7 @@ def _column_label(name: str, col: str, kind: str, df: pd.DataFrame, lang: str,
 
 
 def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
-                 labels: dict[str, tuple[str, str]]) -> str:
+                 labels: Mapping[str, tuple[str, str]]) -> str:
     """One released table as HTML: labelled, numbers for reading, withheld cells shown as ✱
     with the reason in plain words in the last column."""
     if df.empty:
@@ -407,7 +253,7 @@ def render_table(df: pd.DataFrame, name: str, title: str, lang: str,
 _CODE_IN_TEXT = re.compile(r"\b[a-z]+(?:_[A-Za-z0-9]+)+\b")
 
 
-def _text(para: str, lang: str, labels: dict[str, tuple[str, str]],
+def _text(para: str, lang: str, labels: Mapping[str, tuple[str, str]],
           tables: dict[str, str] | None = None) -> str:
     """Section text with codes (trafficking_sexual, birth_year, table names) in words of the
     language."""
@@ -457,7 +303,7 @@ def write_report(sections: list[Section], gate: Gate, out_dir: str | Path, lang:
     """Write OUT/report.html from the sections; every table comes from the gate's releases."""
     out_dir = Path(out_dir)
     meta = meta or {}
-    labels = {**all_labels(), **meta.get("labels", {})}  # the study's own words win
+    labels = {**LABELS, **meta.get("labels", {})}  # the study's own words win
     title = meta.get("title_en" if lang == "en" else "title_nl") or _t("title", lang)
     toc, body = [], []
     for i, sec in enumerate(sections, 1):

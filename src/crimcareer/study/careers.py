@@ -14,43 +14,14 @@ import numpy as np
 import pandas as pd
 
 from crimcareer import contract
-from crimcareer.disclosure import Gate
+from crimcareer.disclosure import Gate, released_value
 from crimcareer.engine import age_in_years
 from crimcareer.report.section import Section
 from crimcareer.adapters.files import Registers
+from crimcareer.study.cohort import counted_cases as _counted_cases
 from crimcareer.study.spec import StudySpec
 from crimcareer.study.wording import counted_words
 
-LABELS: dict[str, tuple[str, str]] = {
-    "age_at_index": ("Age at index date", "Leeftijd op indexdatum"),
-    "age_first_case": ("Age at first counted case", "Leeftijd bij eerste zaak"),
-    "age_first_trafficking": ("Age at first trafficking case", "Leeftijd bij eerste mensenhandelzaak"),
-    "first_trafficking_young": ("First trafficking case before age 25",
-                                "Eerste mensenhandelzaak voor 25e jaar"),
-    "repeat_trafficking": ("New trafficking case after the index case",
-                           "Nieuwe mensenhandelzaak na de indexzaak"),
-    "n_prior_cases": ("Counted cases before the index date", "Zaken voor de indexdatum"),
-    "versatility": ("Versatility (Simpson diversity of offence categories)",
-                    "Veelzijdigheid (Simpson-diversiteit van delictcategorieën)"),
-    "age_18_24": ("Aged 18-24 at index date", "18-24 jaar op indexdatum"),
-    "any_prior_case": ("Any counted case before the index date", "Enige zaak voor de indexdatum"),
-}
-_CATEGORY_LABELS = {
-    "trafficking_sexual": ("sexual exploitation", "seksuele uitbuiting"),
-    "trafficking_labour": ("labour exploitation", "arbeidsuitbuiting"),
-    "sexual": ("sexual offence", "zedendelict"),
-    "violence": ("violence", "geweld"),
-    "property": ("property offence", "vermogensdelict"),
-    "drugs": ("drugs offence", "drugsdelict"),
-    "public_order": ("public order offence", "openbare-ordedelict"),
-    "traffic": ("traffic offence", "verkeersdelict"),
-    "weapons": ("weapons offence", "wapendelict"),
-    "fraud": ("fraud", "fraude"),
-    "other": ("other offence", "overig delict"),
-}
-for _c, (_en, _nl) in _CATEGORY_LABELS.items():
-    LABELS[f"before_{_c}"] = (f"Before index date: {_en}", f"Voor indexdatum: {_nl}")
-    LABELS[f"after_{_c}"] = (f"After index date: {_en}", f"Na indexdatum: {_nl}")
 
 CAREER_BINARY = ("first_trafficking_young", "repeat_trafficking", "age_18_24", "any_prior_case")
 CAREER_CONTINUOUS = ("age_at_index", "n_prior_cases", "age_first_case", "age_first_trafficking",
@@ -59,9 +30,7 @@ CAREER_CONTINUOUS = ("age_at_index", "n_prior_cases", "age_first_case", "age_fir
 
 def counted_cases(cases: ir.Table, spec: StudySpec) -> ir.Table:
     """Cases that count towards a criminal career (outcome not in spec.cases.not_counted_outcomes)."""
-    from crimcareer.study import cohort  # the single definition lives with the target group
-
-    return cohort.counted_cases(cases, spec)
+    return _counted_cases(cases, spec)  # one definition, with the target group (cohort.py)
 
 
 def cohort_keys(cohort_table: ir.Table) -> ir.Table:
@@ -149,14 +118,6 @@ def _offenders_only(tab: pd.DataFrame, target: str) -> pd.DataFrame:
     return tab.reset_index(drop=True)
 
 
-def _released(df: pd.DataFrame, variable: str, group: str, col: str) -> float | None:
-    row = df[(df["variable"] == variable) & (df["group"] == group)]
-    if row.empty:
-        return None
-    v = row.iloc[0][col]
-    return None if pd.isna(v) else float(v)
-
-
 def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, spec: StudySpec,
                     out_dir: str | Path) -> Section:
     """The careers section: shares and means per group and offence categories around the index date."""
@@ -195,15 +156,15 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
         members=three_group_members(cohort, f, cats, {c: c + "_any" for c in cat_cols})))
 
     def share(var: str) -> float | None:
-        v = _released(shares, var, target, "pct")
+        v = released_value(shares, "pct", variable=var, group=target)
         return None if v is None else v / 100.0
 
     headline = {
         "B3": {target: share("first_trafficking_young")},
         "B4": {target: share("repeat_trafficking")},
-        "B8": {target: _released(means, "age_at_index", target, "mean")},
+        "B8": {target: released_value(means, "mean", variable="age_at_index", group=target)},
         "B9": {target: share("age_18_24")},
-        "B14": {target: _released(means, "n_prior_cases", target, "mean")},
+        "B14": {target: released_value(means, "mean", variable="n_prior_cases", group=target)},
     }
     if "male" in f.columns:
         m = f.loc[f["group"] == target, "male"].dropna().astype(float)
@@ -211,7 +172,7 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
                            "N": [len(m)], "pct": [100 * m.mean() if len(m) else np.nan]})
         b7 = gate.proportions("careers_male", b7, estimate_cols=["pct"], key_cols=keys,
                               members=three_group_members(cohort, f, b7))
-        v = _released(b7, "male", target, "pct")
+        v = released_value(b7, "pct", variable="male", group=target)
         headline["B7"] = {target: None if v is None else v / 100.0}
         extra_tables = ["careers_male"]
     else:

@@ -12,8 +12,8 @@ population. Definitions (issue 3, docs/architecture.md):
   its offence date is the index date. The `group` value of these persons is the spec's
   ``target.label`` (its name in the report comes from crimcareer.study.wording).
 
-``study_cohort``, ``CohortResult`` and ``cohort_section`` (in study/controls.py) can also be
-imported from here.
+The matched cohort (``study_cohort``, ``CohortResult``, ``cohort_section``) is built in
+study/controls.py, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ import ibis.expr.types as ir
 from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
 
-LABELS: dict[str, tuple[str, str]] = {
-    "index_date": ("Index date", "Indexdatum"),
-    "index_case_id": ("Index case", "Indexzaak"),
-    "matched_to": ("Matched offender", "Gematchte dader"),
-}
 
 
 def counted_cases(cases: ir.Table, spec: StudySpec) -> ir.Table:
@@ -61,7 +56,7 @@ def target_cases(cases: ir.Table, spec: StudySpec) -> ir.Table:
     return t.filter(cond & registered_within(t, spec.target.period))
 
 
-def dse_cohort(reg: Registers, spec: StudySpec) -> ir.Table:
+def target_cohort(reg: Registers, spec: StudySpec) -> ir.Table:
     """One row per target offender: person_id, index_case_id, index_date (first target case)."""
     t = target_cases(reg.cases, spec)
     # Persons must exist in the persons table (an offender without attributes cannot be matched).
@@ -73,13 +68,3 @@ def dse_cohort(reg: Registers, spec: StudySpec) -> ir.Table:
         index_case_id=first.case_id,
         index_date=first.offence_date,
     )
-
-
-def __getattr__(name: str):
-    # study_cohort, CohortResult and cohort_section live in study/controls.py (they need the
-    # matching); importing them from here is lazy to avoid a circular import.
-    if name in ("study_cohort", "CohortResult", "cohort_section"):
-        from crimcareer.study import controls
-
-        return getattr(controls, name)
-    raise AttributeError(name)

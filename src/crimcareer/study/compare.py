@@ -20,27 +20,6 @@ from crimcareer.study.spec import StudySpec
 
 CONTROL_ORDER = ("CC", "NC")
 
-LABELS: dict[str, tuple[str, str]] = {
-    "variable": ("Variable", "Variabele"),
-    "group": ("Group", "Groep"),
-    "n": ("Persons with trait", "Personen met kenmerk"),
-    "N": ("Persons", "Personen"),
-    "pct": ("%", "%"),
-    "ci_low": ("95% CI low", "95%-BI onder"),
-    "ci_high": ("95% CI high", "95%-BI boven"),
-    "mean": ("Mean", "Gemiddelde"),
-    "sd": ("SD", "SD"),
-    "test": ("Test", "Toets"),
-    "p_value": ("p-value", "p-waarde"),
-    "comparison": ("Comparison", "Vergelijking"),
-    "odds_ratio": ("Odds ratio", "Odds ratio"),
-    "term": ("Term", "Term"),
-    "coef": ("Coefficient (log odds)", "Coëfficiënt (log-odds)"),
-    "se": ("Standard error", "Standaardfout"),
-    "const": ("Intercept", "Constante"),
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
-}
 
 #: Default predictors of the target-vs-CC logistic regression: risk factors, not career measures,
 #: and not age or sex (the groups are matched on sex and birth year and share index dates).

@@ -52,7 +52,7 @@ from crimcareer.estimators.matching import (  # the matching numerics live with 
 from crimcareer.estimators.matching import propensity_logit as fitted_propensity_logit
 from crimcareer.study.cohort import (
     counted_cases,
-    dse_cohort,
+    target_cohort,
     registered_within,
 )
 from crimcareer.study.spec import StudySpec
@@ -70,33 +70,6 @@ COHORT_COLUMNS = [
 BALANCE_VARIABLES = ("male", "birth_year", "migration_any", "origin_big4")
 _BINARY = {"male", "migration_any", "origin_big4"}
 _OVERSAMPLE = {"exact": 2, "propensity": 10}  # persons drawn per needed control, first round
-
-LABELS: dict[str, tuple[str, str]] = {
-    "male": ("Male", "Man"),
-    "birth_year": ("Birth year", "Geboortejaar"),
-    "migration_any": ("Migration background", "Migratieachtergrond"),
-    "origin_big4": ("Origin Morocco, Turkey, Suriname or Antilles",
-                    "Herkomst Marokko, Turkije, Suriname of Antillen"),
-    "group": ("Group", "Groep"),
-    "variable": ("Variable", "Variabele"),
-    "mean_offenders": ("Mean, offenders", "Gemiddelde, daders"),
-    "mean_pool": ("Mean, control pool before matching", "Gemiddelde, controlepool voor matching"),
-    "mean_matched": ("Mean, matched controls", "Gemiddelde, gematchte controles"),
-    "smd_before": ("Standardised mean difference before matching",
-                   "Gestandaardiseerd verschil voor matching"),
-    "smd_after": ("Standardised mean difference after matching",
-                  "Gestandaardiseerd verschil na matching"),
-    "smd": ("Standardised mean difference with the offenders",
-            "Gestandaardiseerd verschil met de daders"),
-    "sample": ("Sample", "Steekproef"),
-    "pool": ("Control pool before matching", "Controlepool voor matching"),
-    "matched": ("Matched controls", "Gematchte controles"),
-    "pct": ("Percentage", "Percentage"),
-    "pool_size": ("Persons in the control pool", "Personen in de controlepool"),
-    "unmatched": ("Offenders without a control", "Daders zonder controle"),
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
-}
 
 
 @dataclass
@@ -126,7 +99,7 @@ def criminal_control_pool(reg: Registers, spec: StudySpec) -> ir.Table:
     p = reg.persons
     pool = p.semi_join(other, p.person_id == other.person_id)
     pool = pool.anti_join(excluded, pool.person_id == excluded.person_id)
-    dse = dse_cohort(reg, spec)  # only matters when target categories are not excluded ones
+    dse = target_cohort(reg, spec)  # only matters when target categories are not excluded ones
     pool = pool.anti_join(dse, pool.person_id == dse.person_id)
     return pool.select("person_id")
 
@@ -528,7 +501,7 @@ def _no_offenders(spec: StudySpec) -> str:
 def study_cohort(reg: Registers, spec: StudySpec, engine: Engine) -> CohortResult:
     """The cohort frame (target group and matched controls, one row per person), balance and counts."""
     attrs = person_attributes(reg.persons)
-    d = dse_cohort(reg, spec)
+    d = target_cohort(reg, spec)
     dj = d.join(attrs, d.person_id == attrs.person_id).select(
         d, *[attrs[c] for c in attrs.columns if c != "person_id"])
     off = engine.to_pandas(dj).sort_values("person_id", kind="stable").reset_index(drop=True)
@@ -648,7 +621,7 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
 
     shares = balance_shares(result)
     # An offenders' share that is withheld must not be recoverable from an SMD next to it.
-    from crimcareer.disclosure import proportion_reasons
+    from crimcareer.disclosure import proportion_reasons, released_value
 
     why, _, _ = proportion_reasons(shares["n"], shares["N"], gate.rules)
     bad_dse = shares.loc[(shares["sample"] == target) & (why != ""), ["group", "variable"]]
@@ -666,10 +639,6 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
     stat_cols = ["mean_offenders", "mean_pool", "mean_matched", "smd_before", "smd_after"]
     bal_rel = gate.magnitudes("cohort_balance_means", bal[["group", "variable"] + stat_cols],
                               values, stat_cols=stat_cols)
-
-    def released(df: pd.DataFrame, g: str) -> float | None:
-        v = df.loc[df.group == g, "n"]
-        return None if v.empty or pd.isna(v.iloc[0]) else float(v.iloc[0])
 
     label = spec.target.label
     name_en, name_nl = target_name(spec)
@@ -719,11 +688,11 @@ def cohort_section(result: CohortResult, gate, spec: StudySpec, out_dir: str | P
                 "nl": "Balans voor en na matching: gemiddelden en gestandaardiseerde verschillen"},
         },
         headline={
-            "B1": {target: released(sizes_rel, target)},
-            "B2": {g: released(sizes_rel, g) for g in spec.controls.groups},
+            "B1": {target: released_value(sizes_rel, "n", group=target)},
+            "B2": {g: released_value(sizes_rel, "n", group=g) for g in spec.controls.groups},
         },
         extra={"cohort": {
-            "unmatched": {g: released(um_rel, g) for g in spec.controls.groups},
+            "unmatched": {g: released_value(um_rel, "n", group=g) for g in spec.controls.groups},
             "balance_means_released": int(bal_rel["suppressed"].eq("").sum()),
             "matching": spec.controls.method,
         }},

@@ -17,8 +17,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from crimcareer.disclosure import Gate
+from crimcareer.disclosure import Gate, released_value
 from crimcareer.engine import Engine, add_years
+from crimcareer.labels import label
 from crimcareer.report.figures import save_chart
 from crimcareer.report.section import Figure, Section
 from crimcareer.study.careers import career_measures, cohort_keys
@@ -30,29 +31,6 @@ from crimcareer.study.wording import group_names, study_labels
 BIG4 = ("MA", "TR", "SR", "AN")
 MIGRANT = ("first_generation", "second_generation")
 
-LABELS: dict[str, tuple[str, str]] = {
-    "criminal_family": ("Criminal parent, sibling or (ex-)partner",
-                        "Criminele ouder, broer/zus of (ex-)partner"),
-    "criminal_parent": ("Criminal parent", "Criminele ouder"),
-    "criminal_sibling": ("Criminal sibling", "Criminele broer of zus"),
-    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of halfzus"),
-    "criminal_partner": ("Criminal (ex-)partner", "Criminele (ex-)partner"),
-    "criminal_child": ("Criminal child", "Crimineel kind"),
-    "criminal_grandparent": ("Criminal grandparent", "Criminele grootouder"),
-    "criminal_grandchild": ("Criminal grandchild", "Crimineel kleinkind"),
-    "criminal_other_family": ("Criminal other relative", "Crimineel ander familielid"),
-    "skq_observable": ("Turned 23 by the cut-off", "23 geworden voor de peildatum"),
-    "skq_by_23": ("Startkwalificatie by age 23", "Startkwalificatie voor 23e jaar"),
-    "skq_not_observable": ("Not yet 23 at the cut-off (startkwalificatie not observable)",
-                           "Nog geen 23 op de peildatum (startkwalificatie niet waarneembaar)"),
-    "single_parent_childhood": ("Grew up (partly) in a single-parent household",
-                                "(Deels) opgegroeid in een eenoudergezin"),
-    "youth_care_childhood": ("Youth care before age 18", "Jeugdzorg voor 18e jaar"),
-    "migration_any": ("Migration background", "Migratieachtergrond"),
-    "origin_big4": ("Origin Morocco, Turkey, Suriname or Antilles",
-                    "Herkomst Marokko, Turkije, Suriname of Antillen"),
-    "male": ("Male", "Man"),
-}
 
 #: Binary factor variables in report order (criminal_<relation>/<layer> added from the spec).
 FACTOR_BINARY = ("criminal_family", "skq_by_23", "single_parent_childhood", "youth_care_childhood",
@@ -155,12 +133,6 @@ def factor_variables(features: pd.DataFrame, spec: StudySpec) -> list[str]:
     return [v for v in names if v in features.columns and features[v].notna().any()]
 
 
-def _all_labels() -> dict[str, tuple[str, str]]:
-    from crimcareer.study import careers, network
-
-    return {**careers.LABELS, **network.LABELS, **LABELS}
-
-
 def risk_factor_chart(table: pd.DataFrame, spec: StudySpec, lang: str = "en") -> alt.Chart:
     """Bar chart of shares with Wilson 95% CIs per variable and group (from a released table).
 
@@ -168,14 +140,18 @@ def risk_factor_chart(table: pd.DataFrame, spec: StudySpec, lang: str = "en") ->
     marked with ✱ instead of a bar."""
     from crimcareer.report import palette
 
-    labels = {**_all_labels(), **study_labels(spec)}
+    own = study_labels(spec)
     i = 0 if lang == "en" else 1
+
+    def word(code: str) -> str:
+        return own[code][i] if code in own else label(code, lang, default=code)
+
     d = table.copy()
-    d["label"] = [labels.get(v, (v, v))[i] for v in d["variable"]]
+    d["label"] = [word(v) for v in d["variable"]]
     known = list(group_names(spec))
     groups = [g for g in known if g in set(d["group"])] + \
         [g for g in dict.fromkeys(d["group"]) if g not in known]
-    names = {g: labels.get(g, (g, g))[i] for g in groups}
+    names = {g: word(g) for g in groups}
     d["who"] = d["group"].map(names)
     d["mark"] = palette.SUPPRESSED_MARK
     order = list(dict.fromkeys(d["label"]))
@@ -258,11 +234,9 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
 
     groups = [g for g in group_names(spec) if g in set(f["group"])]
 
-    def share(var: str, g: str) -> float | None:
-        row = released[(released["variable"] == var) & (released["group"] == g)]
-        if row.empty or pd.isna(row.iloc[0]["pct"]):
-            return None
-        return float(row.iloc[0]["pct"]) / 100.0
+    def share(var: str, g: str) -> float | None:  # a released percentage as a fraction
+        pct = released_value(released, "pct", variable=var, group=g)
+        return None if pct is None else pct / 100.0
 
     headline: dict[str, dict[str, float | None]] = {}
     for var, fid in HEADLINE_IDS.items():

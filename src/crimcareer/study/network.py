@@ -16,13 +16,6 @@ from crimcareer.study.careers import cohort_keys, counted_cases
 from crimcareer.adapters.files import Registers
 from crimcareer.study.spec import StudySpec
 
-LABELS: dict[str, tuple[str, str]] = {
-    "criminal_household": ("Criminal household member", "Criminele huisgenoot"),
-    "criminal_neighbours": ("Criminal neighbour", "Criminele buurtgenoot"),
-    "criminal_school": ("Criminal classmate", "Criminele klasgenoot"),
-    "criminal_work": ("Criminal colleague", "Criminele collega"),
-}
-
 
 def criminal_ties(reg: Registers, cohort_table: ir.Table, spec: StudySpec, layers: list[str],
                   relations: list[str] | None = None) -> ir.Table:

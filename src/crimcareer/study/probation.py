@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from crimcareer.disclosure import Gate
+from crimcareer.disclosure import Gate, released_value
 from crimcareer.engine import Engine, age_in_years, days_between
+from crimcareer.labels import label
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
@@ -39,22 +40,6 @@ from crimcareer.study.spec import StudySpec
 
 AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
 MEASURES = ("requested", "delivered")
-
-LABELS: dict[str, tuple[str, str]] = {
-    "requested": ("Advice requested", "Advies aangevraagd"),
-    "delivered": ("Advice delivered", "Advies uitgebracht"),
-    "days_to_request": ("Days from registration to request", "Dagen van inschrijving tot aanvraag"),
-    "days_to_delivery": ("Days from registration to delivery", "Dagen van inschrijving tot uitbrengen"),
-    "advice": ("Advice type", "Soort advies"),
-    "kind": ("Case", "Zaak"),
-    "index": ("Index case", "Indexzaak"),
-    "repeat": ("Repeat trafficking case", "Herhaalde mensenhandelzaak"),
-    "year": ("Year of registration", "Jaar van inschrijving"),
-    "age_group": ("Age at offence", "Leeftijd bij delict"),
-    "sex": ("Sex", "Geslacht"),
-    "target": ("Target", "Doel"),
-    "coverage": ("Coverage", "Dekking"),
-}
 
 
 def _counted_cases(reg, spec: StudySpec) -> ir.Table:
@@ -231,16 +216,6 @@ YEAR_KEYS = ["group", "kind", "year", "measure"]
 ADVICE_KEYS = ["group", "kind", "advice"]
 
 
-def _share(df: pd.DataFrame, **where) -> float | None:
-    m = np.ones(len(df), dtype=bool)
-    for k, v in where.items():
-        m &= (df[k] == v).to_numpy()
-    if not m.any():
-        return None
-    v = df.loc[m, "pct"].iloc[0]
-    return None if pd.isna(v) else float(v) / 100
-
-
 def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, engine: Engine,
                       out_dir: str | Path) -> Section:
     """The probation-advice monitor as a report section (released through the gate)."""
@@ -316,8 +291,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
         from crimcareer.report import palette
 
         def chart(lang: str, plot=plot) -> alt.Chart:
-            i = 0 if lang == "en" else 1
-            names = {m: LABELS.get(m, (m, m))[i] for m in plot["measure"].unique()}
+            names = {m: label(m, lang, default=m) for m in plot["measure"].unique()}
             d = plot.assign(what=plot["measure"].map(names), year=plot["year"].astype(int))
             base = alt.Chart(d).encode(
                 x=alt.X("year:O", title=palette.word("year_registration", lang)),
@@ -349,16 +323,19 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
         marker.write_text("Person-level files: NOT FOR EXPORT. Never leave the secure environment.\n")
     missing.to_csv(internal / "missing_advice.csv", index=False)
 
-    req = _share(rel_cov, group=group, kind="index", breakdown="all", measure="requested")
-    dlv = _share(rel_cov, group=group, kind="index", breakdown="all", measure="delivered")
+    def coverage(**where) -> float | None:  # a released share of cases, as a fraction
+        pct = released_value(rel_cov, "pct", breakdown="all", **where)
+        return None if pct is None else pct / 100
+
+    req = coverage(group=group, kind="index", measure="requested")
+    dlv = coverage(group=group, kind="index", measure="delivered")
     years = {}
     for _, r in rel_year[(rel_year["group"] == group) & (rel_year["kind"] == "index")].iterrows():
         years.setdefault(str(int(r["year"])), {})[r["measure"]] = None if pd.isna(r["pct"]) else float(r["pct"]) / 100
     extra = {"probation": {
         "available": True, "target": target, "requested": req, "delivered": dlv, "by_year": years,
-        "cc": {m: _share(rel_cov, group="CC", kind="index", breakdown="all", measure=m) for m in MEASURES},
-        "repeat": {m: _share(rel_cov, group=group, kind="repeat", breakdown="all", measure=m)
-                   for m in MEASURES},
+        "cc": {m: coverage(group="CC", kind="index", measure=m) for m in MEASURES},
+        "repeat": {m: coverage(group=group, kind="repeat", measure=m) for m in MEASURES},
     }}
 
     def pct(v):

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from crimcareer.disclosure import Gate
+from crimcareer.disclosure import Gate, released_value
 from crimcareer.engine import Engine, add_years, age_in_years
 from crimcareer.estimators.points import (  # the model's numerics live with the estimators
     POINT_LOG_ODDS,
@@ -44,6 +44,7 @@ from crimcareer.estimators.points import (  # the model's numerics live with the
     calibration_intercept_slope,
     delong_auc,  # noqa: F401  (part of the module's interface, used by tests)
 )
+from crimcareer.labels import both
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
@@ -60,45 +61,11 @@ MANY_PRIOR_CASES = 3
 # 10% higher odds"), crimcareer.estimators.points.
 DEFAULT_MAX_NONCASES = 200_000
 
-LABELS: dict[str, tuple[str, str]] = {
-    "age": ("Age (years above the youngest age)", "Leeftijd (jaren boven de jongste leeftijd)"),
-    "prior_case": ("Own counted case before the reference date", "Eigen meetellende zaak vóór de peildatum"),
-    "prior_cases_3plus": (f"{MANY_PRIOR_CASES} or more own counted cases", f"{MANY_PRIOR_CASES} of meer eigen meetellende zaken"),
-    "early_onset": (f"First counted case before age {EARLY_ONSET_AGE}", f"Eerste meetellende zaak vóór {EARLY_ONSET_AGE} jaar"),
-    "criminal_family": ("Criminal parent, sibling or (ex-)partner", "Criminele ouder, broer/zus of (ex-)partner"),
-    "criminal_parent": ("Criminal parent", "Criminele ouder"),
-    "criminal_sibling": ("Criminal sibling", "Criminele broer of zus"),
-    "criminal_half_sibling": ("Criminal half-sibling", "Criminele halfbroer of halfzus"),
-    "criminal_partner": ("Criminal (ex-)partner", "Criminele (ex-)partner"),
-    "criminal_grandparent": ("Criminal grandparent", "Criminele grootouder"),
-    "criminal_child": ("Criminal child", "Crimineel kind"),
-    "criminal_grandchild": ("Criminal grandchild", "Crimineel kleinkind"),
-    "criminal_other_family": ("Criminal other relative", "Crimineel ander familielid"),
-    "criminal_household": ("Criminal household member", "Criminele huisgenoot"),
-    "criminal_neighbours": ("Criminal neighbour", "Criminele buurtgenoot"),
-    "criminal_school": ("Criminal classmate", "Criminele klasgenoot"),
-    "criminal_work": ("Criminal colleague", "Criminele collega"),
-    "no_school_progress": (f"No diploma above primary at age {SCHOOL_PROGRESS_AGE}+", f"Geen diploma boven basisonderwijs op {SCHOOL_PROGRESS_AGE}+ jaar"),
-    "no_startkwalificatie": (f"No startkwalificatie at age {STARTKWALIFICATIE_PROFILE_AGE}+", f"Geen startkwalificatie op {STARTKWALIFICATIE_PROFILE_AGE}+ jaar"),
-    "youth_care": ("Youth care measure before the reference date", "Jeugdhulpmaatregel vóór de peildatum"),
-    "single_parent_childhood": ("Grew up (partly) in a single-parent household", "(Deels) opgegroeid in een eenoudergezin"),
-    "intercept": ("Intercept", "Constante"),
-    "outcome": ("Target offence within the horizon", "Doelgroepdelict binnen de horizon"),
-    "predicted": ("Mean predicted risk", "Gemiddeld voorspeld risico"),
-    "observed": ("Observed share", "Waargenomen aandeel"),
-    "flagged": ("Flagged (share of young people)", "Gemarkeerd (aandeel jongeren)"),
-    "sensitivity": ("Sensitivity", "Sensitiviteit"),
-    "ppv": ("Positive predictive value", "Positief voorspellende waarde"),
-    "fpr": ("False positive rate", "Fout-positief percentage"),
-    "fnr": ("False negative rate", "Fout-negatief percentage"),
-    "sex": ("Sex", "Geslacht"),
-    "migration_background": ("Migration background", "Migratieachtergrond"),
-}
-
 
 def _label(key: str) -> dict[str, str]:
-    en, nl = LABELS.get(key, (key, key))
-    return {"en": en, "nl": nl}
+    """A term of the profile in words (``profile:<key>`` where the profile means something
+    else than the shared key, e.g. age above the youngest age)."""
+    return both(key, default=key, ns="profile")
 
 
 # -- cases: the study's definitions (crimcareer.study.cohort) ----------------------------------------
@@ -617,16 +584,6 @@ def _write_internal(out_dir: Path, name: str, df: pd.DataFrame) -> None:
     df.to_csv(internal / name, index=False)
 
 
-def _released(df: pd.DataFrame, col: str, **where) -> float | None:
-    m = np.ones(len(df), dtype=bool)
-    for k, v in where.items():
-        m &= (df[k] == v).to_numpy() if not (isinstance(v, float) and np.isnan(v)) else df[k].isna().to_numpy()
-    if not m.any():
-        return None
-    v = df.loc[m, col].iloc[0]
-    return None if pd.isna(v) else float(v)
-
-
 def _fmt(v: float | None, pct: bool = False, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
@@ -737,9 +694,9 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
     for t in ps.thresholds:
         thresholds.append({
             "threshold": t,
-            "flagged_per_10000": _released(thr, "per_10000", threshold=t, measure="flagged"),
-            "sensitivity": _released(thr, "value", threshold=t, measure="sensitivity"),
-            "ppv": _released(thr, "value", threshold=t, measure="ppv"),
+            "flagged_per_10000": released_value(thr, "per_10000", threshold=t, measure="flagged"),
+            "sensitivity": released_value(thr, "value", threshold=t, measure="sensitivity"),
+            "ppv": released_value(thr, "value", threshold=t, measure="ppv"),
         })
 
     # person-level scores stay inside
@@ -756,8 +713,8 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
     # the base rate from released cells only (all cases and all young people, as released in
     # the threshold table; weighted estimates when sampled); dropped when either is withheld
     t0 = thresholds_l[0] if thresholds_l else None
-    r_cases = _released(thr, "N", threshold=t0, measure="sensitivity") if t0 is not None else None
-    r_all = _released(thr, "N", threshold=t0, measure="flagged") if t0 is not None else None
+    r_cases = released_value(thr, "N", threshold=t0, measure="sensitivity") if t0 is not None else None
+    r_all = released_value(thr, "N", threshold=t0, measure="flagged") if t0 is not None else None
     base_rate = r_cases / r_all if r_cases is not None and r_all else None
     windows = {}
     for name, d in (("development", ps.reference_date), ("validation", ps.validation_date)):

@@ -67,6 +67,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crimcareer.disclosure.released import released_value
 from crimcareer.engine import add_years, age_in_years, days_between
 from crimcareer.estimators.survival import cumulative_incidence_at
 from crimcareer.estimators.survival import step_at as _step_at
@@ -82,20 +83,6 @@ if TYPE_CHECKING:
 
 DAYS_PER_YEAR = 365.25
 _FAR = dt.date(9999, 12, 31)
-
-# Only keys this module introduces (generic column keys such as estimate, ci_low, at_risk and
-# time come from the report's shared COLUMN_LABELS; offence categories from study/careers.py).
-LABELS: dict[str, tuple[str, str]] = {
-    "recidivism": ("Recidivism", "Recidive"),
-    "trafficking": ("Human trafficking offence", "Mensenhandeldelict"),
-    "years": ("Years since start of follow-up", "Jaren sinds start van de observatieperiode"),
-    "category": ("Offence category", "Delictcategorie"),
-    "subset": ("Subgroup", "Subgroep"),
-    "note": ("Not released (why)", "Niet vrijgegeven (reden)"),
-    "reoffenders": ("Reoffended within the window", "Gerecidiveerd binnen de periode"),
-    "non_reoffenders": ("Did not reoffend within the window",
-                        "Niet gerecidiveerd binnen de periode"),
-}
 
 
 # -- engine side -------------------------------------------------------------------------------
@@ -576,28 +563,18 @@ def _fraction(pct: float | None) -> float | None:
     return None if pct is None else pct / 100.0
 
 
-def _value(df: pd.DataFrame, col: str = "estimate", **where: Any) -> float | None:
-    m = np.ones(len(df), dtype=bool)
-    for k, v in where.items():
-        m &= (df[k] == v).to_numpy()
-    if not m.any():
-        return None
-    v = df.loc[m, col].iloc[0]
-    return None if pd.isna(v) else float(v)
-
-
 def _curve_chart(df: pd.DataFrame, by: str, lang: str, y_word: str, spec: "StudySpec"):
     """A step curve with its 95% band per group or category, in one report language; groups
     and categories keep their colours in every figure (crimcareer.report.palette)."""
     import altair as alt
 
+    from crimcareer.labels import LABELS as labels
     from crimcareer.report import palette
-    from crimcareer.report.html import all_labels
 
-    labels = {**all_labels(), **study_labels(spec)}
+    own = study_labels(spec)
     i = 0 if lang == "en" else 1
     codes = list(dict.fromkeys(df[by].astype(str)))
-    names = {c: labels.get(c, (c, c))[i] for c in codes}
+    names = {c: own.get(c, labels.get(c, (c, c)))[i] for c in codes}
     names = {c: n[:1].upper() + n[1:] for c, n in names.items()}
     d = df.assign(who=df[by].astype(str).map(names),
                   est100=100 * df["estimate"], lo100=100 * df["ci_low"], hi100=100 * df["ci_high"])
@@ -749,13 +726,13 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
 
     headline: dict[str, dict[str, float | None]] = {}
     for rid, y in zip(("R1", "R2", "R3"), (2, 5, 7)):
-        headline[rid] = {target: _value(gen, group=target, years=y)}
-    headline["R4"] = {"CC": _value(gen, group="CC", years=2)}
+        headline[rid] = {target: released_value(gen, "estimate", group=target, years=y)}
+    headline["R4"] = {"CC": released_value(gen, "estimate", group="CC", years=2)}
     for rid, cat in zip(("R5", "R6", "R7", "R8"), cats):
-        headline[rid] = {target: _value(spc, group=target, category=cat)}
+        headline[rid] = {target: released_value(spc, "estimate", group=target, category=cat)}
     headline["R9"] = {
-        "reoffenders": _fraction(_value(age, "pct", subset="reoffenders")),
-        "non_reoffenders": _fraction(_value(age, "pct", subset="non_reoffenders")),
+        "reoffenders": _fraction(released_value(age, "pct", subset="reoffenders")),
+        "non_reoffenders": _fraction(released_value(age, "pct", subset="non_reoffenders")),
     }
 
     text = {

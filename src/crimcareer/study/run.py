@@ -127,8 +127,7 @@ class _Context:
 
 
 def _cohort_step(c: _Context) -> list[Section]:
-    from crimcareer.study.cohort import study_cohort
-    from crimcareer.study.controls import cohort_section, require_offenders
+    from crimcareer.study.controls import cohort_section, require_offenders, study_cohort
 
     c.cohort = study_cohort(c.reg, c.spec, c.engine)
     require_offenders(c.cohort, c.spec)  # no offenders in the period: a plain StudyError

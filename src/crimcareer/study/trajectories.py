@@ -31,8 +31,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crimcareer.disclosure import Gate
+from crimcareer.disclosure import Gate, released_value
 from crimcareer.engine import Engine, add_years, age_in_years, days_between
+from crimcareer.labels import TRAJECTORIES, both
 from crimcareer.report.figures import save_chart
 from crimcareer.report.section import Figure, Section
 from crimcareer.estimators.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
@@ -50,50 +51,6 @@ PERSISTENCE_MIN = 0.4  # curve 10 years after the peak, relative to the peak, fo
 PERSISTENCE_LAG = 10
 LABEL_MIN_OBSERVED = 0.2  # label shapes on ages where at least this share of persons is observed
 
-LABELS: dict[str, tuple[str, str]] = {
-    LOW: ("Low-rate", "Laag frequent"),
-    EARLY: ("Early-peak", "Vroege piek"),
-    LATE: ("Late-peak", "Late piek"),
-    HIGH: ("High-rate persistent", "Hoog frequent persistent"),
-    "single_group": ("Single group", "Eén groep"),
-    "mid_peak": ("Mid-peak", "Middenpiek"),
-    "trajectory": ("Trajectory group", "Trajectgroep"),
-    "groups": ("Number of groups", "Aantal groepen"),
-    "loglik": ("Log-likelihood", "Log-likelihood"),
-    "n_params": ("Parameters", "Parameters"),
-    "bic": ("BIC (Nagin: larger is better)", "BIC (Nagin: groter is beter)"),
-    "aic": ("AIC (Nagin: larger is better)", "AIC (Nagin: groter is beter)"),
-    "entropy": ("Relative entropy", "Relatieve entropie"),
-    "smallest_share": ("Smallest group share", "Kleinste groepsaandeel"),
-    "smallest_n": ("Persons in smallest group", "Personen in kleinste groep"),
-    "min_appa": ("Lowest APPA", "Laagste APPA"),
-    "min_occ": ("Lowest OCC", "Laagste OCC"),
-    "guard_ok": ("Meets share and APPA rules", "Voldoet aan aandeel- en APPA-regels"),
-    "chosen": ("Chosen", "Gekozen"),
-    "converged": ("Converged", "Geconvergeerd"),
-    "share": ("Share (model)", "Aandeel (model)"),
-    "appa": ("Average posterior probability", "Gemiddelde a-posteriorikans"),
-    "occ": ("Odds of correct classification", "Odds op juiste classificatie"),
-    "peak_age": ("Age at peak", "Leeftijd bij piek"),
-    "age": ("Age", "Leeftijd"),
-    "fitted": ("Fitted cases per year", "Geschatte zaken per jaar"),
-    "observed_rate": ("Observed cases per person-year", "Waargenomen zaken per persoonsjaar"),
-    "planted_group": ("Planted trajectory group", "Geplante trajectgroep"),
-    "ari": ("Adjusted Rand index", "Adjusted Rand index"),
-    "atypical": ("Atypical offender (first case is the index case)",
-                 "Atypische dader (eerste zaak is de indexzaak)"),
-    "other_offender": ("Other offenders", "Overige daders"),
-    "subgroup": ("Subgroup", "Subgroep"),
-    "variable": ("Variable", "Variabele"),
-    "route": ("Planted route", "Geplante route"),
-    "early_starter": ("Early starter", "Vroege starter"),
-    "atypical_flag": ("Identified as atypical", "Geïdentificeerd als atypisch"),
-    "high_rate": ("High-rate (planted)", "Hoog frequent (gepland)"),
-    "n_cases": ("Counted cases", "Getelde zaken"),
-    "exposure": ("Share of year at risk", "Deel van het jaar in de risicotijd"),
-    "female": ("Female", "Vrouw"),
-}
-
 _MODEL_TEXT = {
     "poisson": ("Poisson regressions", "Poisson-regressies"),
     "zip": ("zero-inflated Poisson regressions", "zero-inflated Poisson-regressies"),
@@ -110,8 +67,11 @@ _PROFILE_NUM = ("age_at_index", "n_prior_cases", "age_first_case")
 
 
 def _label(key: str) -> dict[str, str]:
-    en, nl = LABELS.get(key, (key.replace("_", " "), key.replace("_", " ")))
-    return {"en": en, "nl": nl}
+    """A word of this section (trajectory shapes, model columns) from the label registry; any
+    other key (a cohort group code) reads as it is."""
+    if key in TRAJECTORIES:
+        return both(key)
+    return {"en": key.replace("_", " "), "nl": key.replace("_", " ")}
 
 
 # -- engine side ------------------------------------------------------------------------------
@@ -706,8 +666,8 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
     tables.append("atypical_share")
     titles["atypical_share"] = {"en": "Offenders whose first counted case is the index case",
                                 "nl": "Daders van wie de eerste getelde zaak de indexzaak is"}
-    b16 = share["pct"].iloc[0]  # released tables hold percentages, results.json fractions
-    headline["B16"] = {"share": None if pd.isna(b16) else float(b16) / 100}
+    b16 = released_value(share, "pct", subgroup="atypical")  # released: percent; results: fractions
+    headline["B16"] = {"share": None if b16 is None else b16 / 100}
 
     sub = aty.assign(subgroup=np.where(aty["atypical"], "atypical", "other_offender"))
     feats = features.copy()
@@ -784,8 +744,8 @@ def atypical_section(cohort: pd.DataFrame, features: pd.DataFrame, traj_result, 
             # an agreement rate, not a count: no ids
             extra["atypical_truth"] = {"agreement": gate.scalar("atypical_truth_agreement", acc,
                                                                 len(j))}
-    pct = share["pct"].iloc[0]
-    shown = "–" if pd.isna(pct) else f"{pct / 100:.0%}"
+    pct = released_value(share, "pct", subgroup="atypical")
+    shown = "–" if pct is None else f"{pct / 100:.0%}"
     return Section(
         key="atypical",
         title={"en": "The atypical offender", "nl": "De atypische dader"},
@@ -806,13 +766,8 @@ def _profile_figure(rel: pd.DataFrame, out_dir: Path, name: str) -> list[str]:
     """Bar chart of released shares (%), atypical vs other offenders, one SVG per language;
     withheld bars are marked with ✱."""
     from crimcareer.report import palette
-    from crimcareer.report.html import all_labels
 
-    labels = all_labels()
-
-    def _label(key: str) -> dict[str, str]:  # noqa: F811 - every module's labels
-        en, nl = labels.get(key, (key.replace("_", " "), key.replace("_", " ")))
-        return {"en": en, "nl": nl}
+    _label = both  # noqa: F811 - every label of the registry
 
     keep = ~rel["variable"].astype(str).str.startswith("origin_")
     files = []

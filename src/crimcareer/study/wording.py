@@ -7,6 +7,7 @@ fixed label registry in the report and in figures.
 
 from __future__ import annotations
 
+from crimcareer.labels import GROUPS
 from crimcareer.study.spec import StudySpec
 
 Label = tuple[str, str]  # (English, Dutch)
@@ -26,10 +27,7 @@ CATEGORY_NAMES: dict[str, Label] = {
     "other": ("other offences", "overige delicten"),
 }
 
-CONTROL_NAMES: dict[str, Label] = {
-    "CC": ("Criminal controls", "Criminele controlegroep"),
-    "NC": ("Non-criminal controls", "Niet-criminele controlegroep"),
-}
+CONTROL_NAMES: dict[str, Label] = dict(GROUPS)  # CC and NC, from the label registry
 
 
 #: What a case outcome that does not count is, said as an exclusion.
@@ -120,8 +118,8 @@ def study_labels(spec: StudySpec) -> dict[str, Label]:
             "(startkwalificatie niet waarneembaar)"),
         "youth_care_childhood": (f"Youth care before age {f.childhood_age}",
                                  f"Jeugdzorg voor {f.childhood_age}e jaar"),
-        "recidivism_age_split:n": (f"Persons younger than {r.young_age} at the start",
+        "column:recidivism_age_split:n": (f"Persons younger than {r.young_age} at the start",
                                    f"Personen jonger dan {r.young_age} bij de start"),
-        "recidivism_age_split:pct": (f"Younger than {r.young_age} at the start (%)",
+        "column:recidivism_age_split:pct": (f"Younger than {r.young_age} at the start (%)",
                                      f"Jonger dan {r.young_age} bij de start (%)"),
     }
