@@ -117,3 +117,24 @@ def test_results_are_keyed_by_the_spec_label(two_studies) -> None:
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         assert spec.target.label in results["groups"]
         assert spec.target.label in json.dumps(results["figures"])
+
+
+#: Common English words that are no Dutch words (so "of", "in", "is", "model", "risk" are not here).
+ENGLISH = {"the", "and", "with", "cases", "case", "persons", "offenders", "offender", "share",
+           "withheld", "before", "after", "years", "age", "group", "groups", "new", "first",
+           "than", "fewer", "which", "who", "were", "are", "not", "by", "at", "to", "from",
+           "controls", "criminal", "matched", "trajectory", "recidivism", "mean"}
+
+
+def test_the_dutch_report_has_no_english_words(two_studies) -> None:
+    """Outside names and codes (tokens with an underscore), every word of the Dutch report is
+    Dutch: table cells, headers, texts, notes (figures are checked by their own tests)."""
+    import html
+
+    _, folder = two_studies["labour-exploitation", "nl"]
+    doc = (folder / "report.html").read_text(encoding="utf-8")
+    doc = re.sub(r"<(style|svg|script)\b.*?</\1>", " ", doc, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", doc))
+    words = [w for w in re.findall(r"[\w'-]+", text) if "_" not in w]
+    english = sorted({w for w in words if w.lower() in ENGLISH})
+    assert not english, english

@@ -412,9 +412,19 @@ VALIDATION: dict[str, Pair] = {
                                   "niet-ingeschreven alter (behouden)"),
 }
 
+# -- cell keys built from a code and a number or kind (the `variable` column of some tables) --------
+CELL_KEYS: dict[str, Pair] = {
+    **{f"cases_at_age_{a}": (f"Cases at age {a}", f"Zaken op leeftijd {a}") for a in range(0, 121)},
+    **{f"days_to_{what}_{kind}_case": (f"Days to {w_en}, {k_en}", f"Dagen tot {w_nl}, {k_nl}")
+       for what, w_en, w_nl in (("request", "request", "aanvraag"),
+                                ("delivery", "delivery", "uitbrengen"))
+       for kind, k_en, k_nl in (("index", "index case", "indexzaak"),
+                                ("repeat", "repeat case", "herhaalde zaak"))},
+}
+
 PARTS: tuple[Mapping[str, Pair], ...] = (
     COLUMNS, TABLE_COLUMNS, GROUPS, CODES, CATEGORIES, COHORT, CAREERS, FACTORS, COMPARE,
-    TRAJECTORIES, RECIDIVISM, PROFILE, PROBATION, VALIDATION,
+    TRAJECTORIES, RECIDIVISM, PROFILE, PROBATION, VALIDATION, CELL_KEYS,
 )
 
 #: key -> (English, Dutch): every label, one text per key (read-only).
