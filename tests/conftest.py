@@ -57,9 +57,41 @@ def flagship(tmp_path_factory, default_population):
     return out, result
 
 
+ENGINES = [pytest.param("duckdb", id="duckdb"),
+           pytest.param("spark", id="spark", marks=pytest.mark.spark)]
+
+
+def pytest_runtest_setup(item):
+    """`@pytest.mark.duckdb_only(reason=...)` skips a test's Spark case (before Spark starts)."""
+    mark = item.get_closest_marker("duckdb_only")
+    callspec = getattr(item, "callspec", None)
+    if mark is not None and callspec is not None and callspec.params.get("engine") == "spark":
+        pytest.skip(f"DuckDB only: {mark.kwargs['reason']}")
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request):
+    """The engine a population test runs on: once on DuckDB (one per module) and once on Spark
+    (the session-wide `spark_engine`; skipped when Spark cannot start, deselected by
+    ``-m "not spark"``). A test that is DuckDB-only by nature takes `duckdb_engine` instead; one
+    whose Spark case would repeat engine work tested elsewhere at a high cost is marked
+    ``duckdb_only(reason=...)``."""
+    if request.param == "spark":
+        spark = request.getfixturevalue("spark_engine")
+        yield spark
+        spark.session.catalog.clearCache()  # this module's materialized tables
+        return
+    from crimcareer.engine import Engine
+
+    e = Engine("duckdb")
+    yield e
+    e.close()
+
+
 @pytest.fixture(scope="module")
-def engine():
-    """A DuckDB engine per test module."""
+def duckdb_engine():
+    """A DuckDB engine per test module, for tests that are DuckDB-only by nature (DuckDB file
+    reading and staging, memory settings): each such test says why in a comment."""
     from crimcareer.engine import Engine
 
     e = Engine("duckdb")

@@ -14,9 +14,8 @@ from crimcareer.engine import Engine
 from crimcareer.validation import ContractError, prepare_folder, validate_folder
 
 
-
 @pytest.fixture(scope="module")
-def engine():
+def duckdb_engine():
     with Engine("duckdb", threads=1) as e:  # tiny tables: no thread overhead
         yield e
 
@@ -41,11 +40,12 @@ def _normalise(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
+# DuckDB-only: prepare_folder converts CSV/.sav to parquet with DuckDB whatever the study engine.
 @pytest.mark.parametrize("fmt", ["csv", "sav"])
-def test_round_trip_to_typed_parquet(engine, tmp_path: Path, fmt: str) -> None:
+def test_round_trip_to_typed_parquet(duckdb_engine, tmp_path: Path, fmt: str) -> None:
     src = write_small_registers(tmp_path / fmt, fmt)
     assert {p.suffix for p in table_files(src).values()} == {f".{fmt}"}
-    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=engine)
+    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=duckdb_engine)
     assert log == [] and folder != src
     import pyarrow.parquet as pq
 

@@ -9,19 +9,18 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from crimcareer.engine import Engine, add_years, age_in_years
+from crimcareer.engine import add_years, age_in_years
 from crimcareer.synth.dates import anniversary, day
 from crimcareer.synth.reference import _add_years
 
 
-def test_29_february_birthday_is_reached_on_1_march_everywhere() -> None:
+def test_29_february_birthday_is_reached_on_1_march_everywhere(engine) -> None:
     birth = dt.date(2000, 2, 29)
     at = [dt.date(2023, 2, 28), dt.date(2023, 3, 1), dt.date(2024, 2, 28), dt.date(2024, 2, 29)]
     df = pd.DataFrame({"b": [birth] * 4, "a": at})
-    with Engine() as eng:
-        t = eng.from_pandas(df)
-        got = eng.to_pandas(t.mutate(age=age_in_years(t.b, t.a), at23=add_years(t.b, 23),
-                                     at24=add_years(t.b, 24)))
+    t = engine.from_pandas(df)
+    got = engine.to_pandas(t.mutate(age=age_in_years(t.b, t.a), at23=add_years(t.b, 23),
+                                 at24=add_years(t.b, 24)))
     assert got["age"].tolist() == [22, 23, 23, 24]
     assert pd.Timestamp(got["at23"][0]).date() == dt.date(2023, 3, 1)
     assert pd.Timestamp(got["at24"][0]).date() == dt.date(2024, 2, 29)

@@ -1,11 +1,11 @@
-"""Engine date helpers against an obvious Python reference (the Spark side is in the parity tests)."""
+"""Engine date helpers against an obvious Python reference, on every engine (`engine`)."""
 
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 
-from crimcareer.engine import Engine, add_years, age_in_years, days_between
+from crimcareer.engine import add_years, age_in_years, days_between
 
 
 def _age(b: dt.date, a: dt.date) -> int:
@@ -19,17 +19,16 @@ def _plus(d: dt.date, years: int) -> dt.date:
         return dt.date(d.year + years, 3, 1)
 
 
-def test_age_add_years_and_days_match_python_reference():
+def test_age_add_years_and_days_match_python_reference(engine):
     rng = np.random.default_rng(3)
     births = [dt.date(1930, 1, 1) + dt.timedelta(days=int(x)) for x in rng.integers(0, 30000, 400)]
     ats = [b + dt.timedelta(days=int(x)) for b, x in zip(births, rng.integers(0, 30000, 400))]
     births += [dt.date(2000, 2, 29), dt.date(2000, 2, 29), dt.date(1999, 12, 31)]
     ats += [dt.date(2018, 2, 28), dt.date(2020, 2, 29), dt.date(2000, 1, 1)]
     df = pd.DataFrame({"b": births, "a": ats})
-    with Engine() as eng:
-        t = eng.from_pandas(df)
-        got = eng.to_pandas(t.mutate(age=age_in_years(t.b, t.a), plus=add_years(t.b, 23),
-                                     days=days_between(t.b, t.a)))
+    t = engine.from_pandas(df)
+    got = engine.to_pandas(t.mutate(age=age_in_years(t.b, t.a), plus=add_years(t.b, 23),
+                                 days=days_between(t.b, t.a)))
     assert got["age"].tolist() == [_age(b, a) for b, a in zip(births, ats)]
     assert [pd.Timestamp(x).date() for x in got["plus"]] == [_plus(b, 23) for b in births]
     assert got["days"].tolist() == [(a - b).days for b, a in zip(births, ats)]

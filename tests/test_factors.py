@@ -95,7 +95,9 @@ def test_absent_optional_tables_give_null(engine, spec):
     assert got["criminal_family"].any()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 3])
+@pytest.mark.parametrize("seed", [0, 1, pytest.param(3, marks=pytest.mark.duckdb_only(
+    # seed 3 has seed 0's layers: on Spark (~20 s each) seeds 0 and 1 cover both layer sets
+    reason="seeds 0 and 1 cover both layer sets on Spark"))])
 def test_random_population_matches_reference(engine, spec, seed):
     layers = ("family", "household", "school") if seed % 2 == 0 else ("family", "work")
     cohort, tables, cutoff = random_population(seed, layers=layers)

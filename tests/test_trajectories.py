@@ -119,75 +119,52 @@ def _crafted(seed: int = 0):
     return persons, cases, dets, cohort, cutoff
 
 
-def test_yearly_case_counts_matches_slow_reference(tmp_path):
+def test_yearly_case_counts_matches_slow_reference(engine, tmp_path):
     persons, cases, dets, cohort, cutoff = _crafted()
-    with Engine() as eng:
-        reg = _registers(eng, tmp_path, {"persons": persons, "cases": cases, "detentions": dets},
-                         cutoff)
-        ctab = eng.from_pandas(cohort)
-        for start in (dt.date(1985, 7, 1), None):
-            got = eng.to_pandas(yearly_case_counts(reg, ctab, SPEC, register_start=start))
-            rs = start or min(c["offence_date"] for c in cases)
-            ref = _reference_counts(persons, cases, dets, cutoff, 12, rs)
-            got = got.sort_values(["person_id", "age"]).reset_index(drop=True)
-            ref = ref.sort_values(["person_id", "age"]).reset_index(drop=True)
-            pd.testing.assert_frame_equal(got[["person_id", "age", "n_cases"]],
-                                          ref[["person_id", "age", "n_cases"]], check_dtype=False)
-            bad = ~np.isclose(got["exposure"], ref["exposure"], atol=1e-12)
-            assert not bad.any(), pd.concat([got[bad], ref[bad]], axis=1).head(10).to_string()
-        # not-counted outcomes are dropped: the acquittals/technical dismissals are not in the sum
-        n_counted = sum(c["outcome"] not in ("acquittal", "dismissal_technical") for c in cases)
-        assert got["n_cases"].sum() <= n_counted
-        px = got[got.person_id == "px"].set_index("age")["n_cases"]
-        assert px[13] == 1 and px[14] == 1
-        ex = eng.to_pandas(yearly_case_counts(reg, ctab, SPEC, register_start=start,
-                                              exclude_categories=["property"]))
-        assert ex["n_cases"].sum() == 2 and np.allclose(np.sort(ex["exposure"]),
-                                                        np.sort(got["exposure"]))
-        # without detention data exposure is only cut by death/emigration/coverage
-        reg2 = _registers(eng, tmp_path / "nodet", {"persons": persons, "cases": cases}, cutoff)
-        nodet = eng.to_pandas(yearly_case_counts(reg2, ctab, SPEC, register_start=start))
-        nodet = nodet.sort_values(["person_id", "age"]).reset_index(drop=True)
-        assert (nodet["exposure"] >= got["exposure"] - 1e-12).all()
-        assert (nodet["exposure"] > got["exposure"] + 1e-9).any()
-        # the index case (the case every cohort member is selected on) is left out when the
-        # cohort names it, and only that case
-        counted = [c for c in cases if c["outcome"] not in ("acquittal", "dismissal_technical")]
-        pick = counted[0]
-        with_idx = cohort.assign(index_case_id=np.where(cohort.person_id == pick["person_id"],
-                                                        pick["case_id"], None))
-        drop = SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
-            update={"exclude_index_case": True})})
-        noidx = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(with_idx), drop,
-                                                 register_start=start))
-        diff = got.set_index(["person_id", "age"])["n_cases"] - noidx.set_index(
-            ["person_id", "age"])["n_cases"]
-        assert diff.sum() == 1 and diff[diff != 0].index[0][0] == pick["person_id"]
-        same = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(with_idx), SPEC,
-                                                register_start=start))
-        assert same["n_cases"].sum() == got["n_cases"].sum()
-
-
-@pytest.mark.spark
-def test_yearly_case_counts_same_on_spark(tmp_path):
-    persons, cases, dets, cohort, cutoff = _crafted(1)
-    # with the index case left out (an anti-join in the engine) for two persons
-    first = {}
-    for c in cases:
-        first.setdefault(c["person_id"], c["case_id"])
-    ids = list(first)[:2]
-    cohort = cohort.assign(index_case_id=cohort["person_id"].map(
-        lambda p: first[p] if p in ids else None))
+    reg = _registers(engine, tmp_path, {"persons": persons, "cases": cases, "detentions": dets},
+                     cutoff)
+    ctab = engine.from_pandas(cohort)
+    for start in (dt.date(1985, 7, 1), None):
+        got = engine.to_pandas(yearly_case_counts(reg, ctab, SPEC, register_start=start))
+        rs = start or min(c["offence_date"] for c in cases)
+        ref = _reference_counts(persons, cases, dets, cutoff, 12, rs)
+        got = got.sort_values(["person_id", "age"]).reset_index(drop=True)
+        ref = ref.sort_values(["person_id", "age"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[["person_id", "age", "n_cases"]],
+                                      ref[["person_id", "age", "n_cases"]], check_dtype=False)
+        bad = ~np.isclose(got["exposure"], ref["exposure"], atol=1e-12)
+        assert not bad.any(), pd.concat([got[bad], ref[bad]], axis=1).head(10).to_string()
+    # not-counted outcomes are dropped: the acquittals/technical dismissals are not in the sum
+    n_counted = sum(c["outcome"] not in ("acquittal", "dismissal_technical") for c in cases)
+    assert got["n_cases"].sum() <= n_counted
+    px = got[got.person_id == "px"].set_index("age")["n_cases"]
+    assert px[13] == 1 and px[14] == 1
+    ex = engine.to_pandas(yearly_case_counts(reg, ctab, SPEC, register_start=start,
+                                          exclude_categories=["property"]))
+    assert ex["n_cases"].sum() == 2 and np.allclose(np.sort(ex["exposure"]),
+                                                    np.sort(got["exposure"]))
+    # without detention data exposure is only cut by death/emigration/coverage
+    reg2 = _registers(engine, tmp_path / "nodet", {"persons": persons, "cases": cases}, cutoff)
+    nodet = engine.to_pandas(yearly_case_counts(reg2, ctab, SPEC, register_start=start))
+    nodet = nodet.sort_values(["person_id", "age"]).reset_index(drop=True)
+    assert (nodet["exposure"] >= got["exposure"] - 1e-12).all()
+    assert (nodet["exposure"] > got["exposure"] + 1e-9).any()
+    # the index case (the case every cohort member is selected on) is left out when the
+    # cohort names it, and only that case
+    counted = [c for c in cases if c["outcome"] not in ("acquittal", "dismissal_technical")]
+    pick = counted[0]
+    with_idx = cohort.assign(index_case_id=np.where(cohort.person_id == pick["person_id"],
+                                                    pick["case_id"], None))
     drop = SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
         update={"exclude_index_case": True})})
-    out = {}
-    for kind in ("duckdb", "spark"):
-        with Engine(kind) as eng:
-            reg = _registers(eng, tmp_path / kind, {"persons": persons, "cases": cases,
-                                                    "detentions": dets}, cutoff)
-            got = eng.to_pandas(yearly_case_counts(reg, eng.from_pandas(cohort), drop))
-            out[kind] = got.sort_values(["person_id", "age"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(out["duckdb"], out["spark"], check_dtype=False)
+    noidx = engine.to_pandas(yearly_case_counts(reg, engine.from_pandas(with_idx), drop,
+                                             register_start=start))
+    diff = got.set_index(["person_id", "age"])["n_cases"] - noidx.set_index(
+        ["person_id", "age"])["n_cases"]
+    assert diff.sum() == 1 and diff[diff != 0].index[0][0] == pick["person_id"]
+    same = engine.to_pandas(yearly_case_counts(reg, engine.from_pandas(with_idx), SPEC,
+                                            register_start=start))
+    assert same["n_cases"].sum() == got["n_cases"].sum()
 
 
 def test_count_matrix_marks_unobserved_years():

@@ -32,8 +32,10 @@ from crimcareer.validation import (
 D = dt.date
 
 
+# DuckDB-only module: validation, repair and staging read the files with DuckDB whatever the
+# study engine (a Spark engine would only open a private DuckDB), so no test here takes `engine`.
 @pytest.fixture(scope="module")
-def engine():
+def duckdb_engine():
     """One DuckDB engine shared by the checks of this module (each check uses private names)."""
     from crimcareer.engine import Engine
 
@@ -307,11 +309,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "sav"])
-def test_small_folder_is_valid(engine, tmp_path: Path, fmt: str) -> None:
+def test_small_folder_is_valid(duckdb_engine, tmp_path: Path, fmt: str) -> None:
     folder = write_small_registers(tmp_path / fmt, fmt)
-    report = check_folder(folder, engine=engine)
+    report = check_folder(folder, engine=duckdb_engine)
     assert report.violations == []
-    assert validate_folder(folder, engine=engine) == []
+    assert validate_folder(folder, engine=duckdb_engine) == []
     # the one unregistered alter is a note, not a violation
     rels = small_tables()["relations"]
     row = int((rels.alter_id == UNREGISTERED_ALTER).to_numpy().nonzero()[0][0]) + 1
@@ -320,10 +322,10 @@ def test_small_folder_is_valid(engine, tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.parametrize("name,fmt,corrupt,expected", CASES, ids=[c[0] for c in CASES])
 def test_each_rule_gets_its_clear_message(
-    engine, base_folders, tmp_path: Path, name, fmt, corrupt, expected
+    duckdb_engine, base_folders, tmp_path: Path, name, fmt, corrupt, expected
 ) -> None:
     folder = _corrupted_folder(base_folders[fmt], corrupt(small_tables()), tmp_path / "bad", fmt)
-    violations = validate_folder(folder, engine=engine)
+    violations = validate_folder(folder, engine=duckdb_engine)
     assert violations == [Violation(*expected)], [str(v) for v in violations]
     line = str(violations[0])
     table, column, rule, count, rows = expected
@@ -337,26 +339,28 @@ def test_each_rule_gets_its_clear_message(
     assert not re.search(r"\d{10}|C\d{5}|\d{4}-\d{2}-\d{2}|arson|twelve|yesterday", line)
 
 
-def test_unreadable_folders_raise_read_error(engine, tmp_path: Path) -> None:
+def test_unreadable_folders_raise_read_error(duckdb_engine, tmp_path: Path) -> None:
     with pytest.raises(ContractReadError):
-        validate_folder(tmp_path / "nope", engine=engine)
+        validate_folder(tmp_path / "nope", engine=duckdb_engine)
     folder = write_small_registers(tmp_path / "broken")
     (folder / "cases.parquet").write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(ContractReadError, match="cases.parquet"):
-        validate_folder(folder, engine=engine)
+        validate_folder(folder, engine=duckdb_engine)
     folder = write_small_registers(tmp_path / "badmeta")
     (folder / "meta.json").write_text("{not json")
     with pytest.raises(ContractReadError, match="meta.json"):
-        validate_folder(folder, engine=engine)
+        validate_folder(folder, engine=duckdb_engine)
 
 
-def test_malformed_csv_is_a_read_error_without_contents(engine, tmp_path: Path) -> None:
+def test_malformed_csv_is_a_read_error_without_contents(
+    duckdb_engine, tmp_path: Path
+) -> None:
     folder = write_small_registers(tmp_path / "csv", "csv")
     text = (folder / "persons.csv").read_text().splitlines()
     text[3] = text[3] + ',"unterminated secret 123456789'
     (folder / "persons.csv").write_text("\n".join(text) + "\n")
     with pytest.raises(ContractReadError) as e:
-        validate_folder(folder, engine=engine)
+        validate_folder(folder, engine=duckdb_engine)
     assert "secret" not in str(e.value) and "123456789" not in str(e.value)
     # a short row is refused, never read as nulls or silently skipped
     folder = write_small_registers(tmp_path / "short", "csv")
@@ -364,11 +368,11 @@ def test_malformed_csv_is_a_read_error_without_contents(engine, tmp_path: Path) 
     text[5] = ",".join(text[5].split(",")[:4])
     (folder / "cases.csv").write_text("\n".join(text) + "\n")
     with pytest.raises(ContractReadError, match="cases.csv.*line 6") as e:
-        validate_folder(folder, engine=engine)
+        validate_folder(folder, engine=duckdb_engine)
     assert "C0000" not in str(e.value)
 
 
-def test_counting_stays_in_the_engine_at_scale(engine, tmp_path: Path) -> None:
+def test_counting_stays_in_the_engine_at_scale(duckdb_engine, tmp_path: Path) -> None:
     """300k persons, 150k failing rows: counted exactly, five examples, in a few seconds."""
     import time
 
@@ -387,7 +391,7 @@ def test_counting_stays_in_the_engine_at_scale(engine, tmp_path: Path) -> None:
         TO '{folder / "persons.parquet"}' (FORMAT parquet)""")
     con.close()
     t0 = time.perf_counter()
-    violations = validate_folder(folder, engine=engine)
+    violations = validate_folder(folder, engine=duckdb_engine)
     elapsed = time.perf_counter() - t0
     assert violations == [Violation("persons", "sex", V.UNKNOWN_CODE, n // 2, [2, 4, 6, 8, 10])]
     assert elapsed < 20
@@ -398,7 +402,9 @@ def _rows(folder: Path, name: str) -> int:
     return pq.ParquetFile(folder / f"{name}.parquet").metadata.num_rows
 
 
-def test_repair_drops_and_logs_every_row_with_cascades(engine, tmp_path: Path) -> None:
+def test_repair_drops_and_logs_every_row_with_cascades(
+    duckdb_engine, tmp_path: Path
+) -> None:
     t = small_tables()
     victim = pid(3)
     t["persons"] = _append(t["persons"], 3)  # duplicate key: both rows of person 3 go
@@ -406,7 +412,7 @@ def test_repair_drops_and_logs_every_row_with_cascades(engine, tmp_path: Path) -
     t["education"] = _set(t["education"], [7], "person_id", "0000000999")
     src = write_tables(t, tmp_path / "bad", "csv")
     out = tmp_path / "fixed"
-    log = repair_folder(src, out, engine=engine)
+    log = repair_folder(src, out, engine=duckdb_engine)
     orig = small_tables()
 
     # reference counts computed directly from the frames
@@ -440,50 +446,52 @@ def test_repair_drops_and_logs_every_row_with_cascades(engine, tmp_path: Path) -
         dropped = sum(e.count for e in log if e.table == name)
         assert _rows(out, name) == len(df) - dropped, name
     # the repaired copy is valid, typed, and keeps meta.json
-    assert validate_folder(out, engine=engine) == []
+    assert validate_folder(out, engine=duckdb_engine) == []
     assert (out / "meta.json").exists()
     schema = pq.read_schema(out / "persons.parquet")
     assert str(schema.field("birth_date").type) == "date32[day]"
     assert str(schema.field("person_id").type) == "string"
 
 
-def test_repair_counts_a_row_once_under_its_first_rule(engine, tmp_path: Path) -> None:
+def test_repair_counts_a_row_once_under_its_first_rule(
+    duckdb_engine, tmp_path: Path
+) -> None:
     t = small_tables()
     # row 2 breaks two rules (unknown code and end before start): one drop, logged once
     t["cases"] = _set(t["cases"], [2], "offence_category", "arson")
     t["cases"] = _set(t["cases"], [2, 3], "disposal_date", D(1990, 1, 1))
     src = write_tables(t, tmp_path / "bad")
-    violations = validate_folder(src, engine=engine)
+    violations = validate_folder(src, engine=duckdb_engine)
     assert {(v.rule, v.count) for v in violations} == {(V.UNKNOWN_CODE, 1),
                                                        (V.END_BEFORE_START, 2)}
-    log = repair_folder(src, tmp_path / "out", engine=engine)
+    log = repair_folder(src, tmp_path / "out", engine=duckdb_engine)
     case_log = {e.rule: e.count for e in log if e.table == "cases"}
     assert case_log == {V.UNKNOWN_CODE: 1, V.END_BEFORE_START: 1}
     assert _rows(tmp_path / "out", "cases") == len(t["cases"]) - 2
 
 
-def test_prepare_folder_strict_and_repair(engine, tmp_path: Path) -> None:
+def test_prepare_folder_strict_and_repair(duckdb_engine, tmp_path: Path) -> None:
     good = write_small_registers(tmp_path / "good")
-    folder, log = prepare_folder(good, "strict", tmp_path / "w1", engine=engine)
+    folder, log = prepare_folder(good, "strict", tmp_path / "w1", engine=duckdb_engine)
     assert folder == good and log == []  # valid canonical parquet is used in place
 
     bad = write_tables(_c_unknown_code(small_tables()), tmp_path / "bad")
     with pytest.raises(ContractError) as e:
-        prepare_folder(bad, "strict", tmp_path / "w2", engine=engine)
+        prepare_folder(bad, "strict", tmp_path / "w2", engine=duckdb_engine)
     msg = str(e.value)
     assert "cases.offence_category" in msg and V.UNKNOWN_CODE in msg and "3 rows" in msg
     assert e.value.violations == [Violation("cases", "offence_category", V.UNKNOWN_CODE, 3,
                                             [2, 12, 13])]
-    folder, log = prepare_folder(bad, "repair", tmp_path / "w3", engine=engine)
+    folder, log = prepare_folder(bad, "repair", tmp_path / "w3", engine=duckdb_engine)
     assert folder.is_relative_to(tmp_path / "w3")
     assert [(x.table, x.rule, x.count) for x in log][0] == ("cases", V.UNKNOWN_CODE, 3)
-    assert validate_folder(folder, engine=engine) == []
+    assert validate_folder(folder, engine=duckdb_engine) == []
     # untouched tables are linked; dropped cases may cascade into probation advice only
     copied = {p.name for p in folder.glob("*.parquet") if not p.is_symlink()}
     assert copied == {"cases.parquet", "probation_advice.parquet"}
 
     bad = write_tables(_c_self_relation(small_tables()), tmp_path / "bad_rel")
-    folder, log = prepare_folder(bad, "repair", tmp_path / "w4", engine=engine)
+    folder, log = prepare_folder(bad, "repair", tmp_path / "w4", engine=duckdb_engine)
     assert [(x.table, x.rule, x.count) for x in log] == [("relations", V.SELF_RELATION, 1)]
     assert {p.name for p in folder.glob("*.parquet") if not p.is_symlink()} == {
         "relations.parquet"}
@@ -491,13 +499,13 @@ def test_prepare_folder_strict_and_repair(engine, tmp_path: Path) -> None:
         small_tables()["relations"]) - 1
 
 
-def test_prepare_folder_converts_csv_and_links_parquet(engine, tmp_path: Path) -> None:
+def test_prepare_folder_converts_csv_and_links_parquet(duckdb_engine, tmp_path: Path) -> None:
     src = write_small_registers(tmp_path / "mixed", "csv")
     # persons as canonical parquet next to CSV tables
     write_tables({"persons": small_tables()["persons"]}, tmp_path / "p")
     (src / "persons.csv").unlink()
     (tmp_path / "p" / "persons.parquet").rename(src / "persons.parquet")
-    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=engine)
+    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=duckdb_engine)
     assert log == [] and folder != src
     assert (folder / "persons.parquet").is_symlink()
     cases = pd.read_parquet(folder / "cases.parquet")
@@ -507,26 +515,28 @@ def test_prepare_folder_converts_csv_and_links_parquet(engine, tmp_path: Path) -
     assert cases.domestic.tolist() == [None if v is None else bool(v) for v in ref.domestic]
 
 
-def test_repair_refuses_missing_required_column_but_fills_nullable(engine, tmp_path: Path) -> None:
+def test_repair_refuses_missing_required_column_but_fills_nullable(
+    duckdb_engine, tmp_path: Path
+) -> None:
     t = small_tables()
     t["cases"] = t["cases"].drop(columns=["outcome"])
     with pytest.raises(ContractError, match="cannot be repaired"):
-        repair_folder(write_tables(t, tmp_path / "a"), tmp_path / "out_a", engine=engine)
+        repair_folder(write_tables(t, tmp_path / "a"), tmp_path / "out_a", engine=duckdb_engine)
     t = small_tables()
     t["persons"] = t["persons"].drop(columns=["emigration_date"])
     src = write_tables(t, tmp_path / "b")
-    assert validate_folder(src, engine=engine) == [
+    assert validate_folder(src, engine=duckdb_engine) == [
         Violation("persons", "emigration_date", V.MISSING_COLUMN, 48)
     ]
-    log = repair_folder(src, tmp_path / "out_b", engine=engine)
+    log = repair_folder(src, tmp_path / "out_b", engine=duckdb_engine)
     assert [(e.rule, e.table, e.column, e.count) for e in log] == [
         (V.FILLED_COLUMN, "persons", "emigration_date", 48)
     ]
     assert pd.read_parquet(tmp_path / "out_b" / "persons.parquet").emigration_date.isna().all()
-    assert validate_folder(tmp_path / "out_b", engine=engine) == []
+    assert validate_folder(tmp_path / "out_b", engine=duckdb_engine) == []
 
 
-def test_parquet_with_text_dates_and_null_typed_columns(engine, tmp_path: Path) -> None:
+def test_parquet_with_text_dates_and_null_typed_columns(duckdb_engine, tmp_path: Path) -> None:
     """Castable parquet columns are accepted, then converted to the canonical types."""
     t = small_tables()
     p = t["persons"].copy()
@@ -535,8 +545,8 @@ def test_parquet_with_text_dates_and_null_typed_columns(engine, tmp_path: Path) 
     t["persons"] = p
     src = write_tables(t, tmp_path / "ok")
     assert str(pq.read_schema(src / "persons.parquet").field("emigration_date").type) == "null"
-    assert validate_folder(src, engine=engine) == []
-    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=engine)
+    assert validate_folder(src, engine=duckdb_engine) == []
+    folder, log = prepare_folder(src, "strict", tmp_path / "work", engine=duckdb_engine)
     assert folder != src and log == []
     schema = pq.read_schema(folder / "persons.parquet")
     assert str(schema.field("birth_date").type) == "date32[day]"
@@ -546,6 +556,6 @@ def test_parquet_with_text_dates_and_null_typed_columns(engine, tmp_path: Path) 
     p.loc[3, "birth_date"] = "1960-02-30"
     t["persons"] = p
     bad = write_tables(t, tmp_path / "bad")
-    assert validate_folder(bad, engine=engine) == [
+    assert validate_folder(bad, engine=duckdb_engine) == [
         Violation("persons", "birth_date", V.UNPARSEABLE_DATE, 1, [4])
     ]
