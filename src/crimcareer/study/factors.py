@@ -246,8 +246,9 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
         if f"criminal_{r}" in variables:
             headline[f"B5_{r}"] = {g: share(f"criminal_{r}", g) for g in groups}
 
+    skq_age = spec.factors.startkwalificatie_age
     return Section(
-        key="factors",
+        key="factors",  # texts name the spec's startkwalificatie age (skq_age)
         title={"en": "Risk and protective factors", "nl": "Risico- en beschermende factoren"},
         text={
             "en": ("Shares with Wilson 95% confidence intervals per group, chi-square or Fisher "
@@ -255,21 +256,21 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
                    "multivariable logistic regression of offenders against criminal controls. A "
                    "relative or other tie counts when it began on or before the index date and "
                    "the alter had a counted case before it; startkwalificatie only for persons "
-                   "who turned 23 by the cut-off."),
+                   f"who turned {skq_age} by the cut-off."),
             "nl": ("Aandelen met Wilson 95%-betrouwbaarheidsintervallen per groep, chi-kwadraat- "
                    "of Fisher-toetsen, odds ratio's van daders tegenover elke controlegroep, en "
                    "een multivariate logistische regressie van daders tegenover criminele "
                    "controles. Een familielid of andere relatie telt als de relatie op of voor "
                    "de indexdatum begon en die persoon daarvoor een meegetelde zaak had; "
-                   "startkwalificatie alleen voor wie voor de peildatum 23 werd."),
+                   f"startkwalificatie alleen voor wie voor de peildatum {skq_age} werd."),
         },
         tables=tables,
         table_titles={
             "factors_three_group": {"en": "Risk factors by group", "nl": "Risicofactoren per groep"},
             "factors_skq_not_observable": {
-                "en": "Persons not yet 23 at the cut-off (out of the startkwalificatie "
+                "en": f"Persons not yet {skq_age} at the cut-off (out of the startkwalificatie "
                       "denominator)",
-                "nl": "Personen nog geen 23 op de peildatum (buiten de noemer van de "
+                "nl": f"Personen nog geen {skq_age} op de peildatum (buiten de noemer van de "
                       "startkwalificatie)"},
             "factors_odds_ratios": {"en": "Odds ratios, offenders against controls",
                                     "nl": "Odds ratio's, daders tegenover controles"},
