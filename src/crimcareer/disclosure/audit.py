@@ -78,6 +78,20 @@ class _Target:
     ok_lo: bool = False
     duals_hi: np.ndarray | None = None
     duals_lo: np.ndarray | None = None
+    key: tuple = ()  # what the target is, independent of atom numbering (for AuditMemo)
+
+
+@dataclass
+class AuditMemo:
+    """What earlier audits of the same component showed, for the gate's securing rounds.
+
+    Withholding a count (without a reason that states a bound) only takes a row out of the
+    attacker's system: every point that was feasible stays feasible, so a target shown safe
+    (an atom that can reach k, or be 0) stays safe. Per component (its cells, by reference)
+    the memo keeps the rows' intervals and the targets shown safe; a later audit of the same
+    cells whose rows are a subset with intervals at least as wide re-solves only the rest."""
+
+    entries: dict = field(default_factory=dict)
 
 
 Relation = tuple[dict[int, float], float]  # {cell index: coefficient}, right-hand side
@@ -85,8 +99,8 @@ Relation = tuple[dict[int, float], float]  # {cell index: coefficient}, right-ha
 
 def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
                  describe: Callable[[int], str] = str, atoms: Atoms | None = None,
-                 relations: Sequence[Relation] = (), focus: Sequence[int] | None = None
-                 ) -> list[CountFailure]:
+                 relations: Sequence[Relation] = (), focus: Sequence[int] | None = None,
+                 memo: AuditMemo | None = None) -> list[CountFailure]:
     """Every atom of 1..k-1 persons and every reason-bounded withheld cell the released counts
     pin down too closely (see the module doc). ``relations``: linear equalities between cells
     that membership cannot show but an attacker knows (exact k:1 matching: a control group's
@@ -116,13 +130,14 @@ def audit_counts(cells: Sequence[CountCell], n_persons: int, k: int,
                 if terms and all(c in pos for c in terms)]
         local = None if focus is None else np.flatnonzero(np.isin(c_idx, np.asarray(focus)))
         fails += _audit_component(cells, atoms, inc[c_idx][:, a_idx].tocsr(), a_idx, c_idx, k,
-                                  describe, rels, local)
+                                  describe, rels, local, memo)
     return fails
 
 
 def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarray,
                      c_idx: np.ndarray, k: int, describe, rels: Sequence[Relation] = (),
-                     local: np.ndarray | None = None) -> list[CountFailure]:
+                     local: np.ndarray | None = None, memo: AuditMemo | None = None
+                     ) -> list[CountFailure]:
     size = atoms.size[a_idx]
     n_a = len(a_idx)
     comp_cells = [cells[i] for i in c_idx]
@@ -153,14 +168,16 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         need = float(k) if not np.isfinite(hi0[a]) else 0.0
         targets.append(_Target(np.array([a]), int(size[a]), need, lo0[a],
                                "persons in exactly " + ", ".join(describe(c) for c in cs[:6])
-                               + (" ..." if len(cs) > 6 else "")))
+                               + (" ..." if len(cs) > 6 else ""),
+                               key=("atom", cells_of(a).tobytes(), need, float(lo0[a]))))
     for j in np.flatnonzero(bounded):
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
         if len(row) > 1 and (local is None or j in set(local.tolist())):
             lo_b, hi_b = comp_cells[j].bound
             # the attacker must learn (almost) nothing beyond the reason: within one person
             targets.append(_Target(row, int(size[row].sum()), max(hi_b - 1, 0.0), lo_b + 1,
-                                   f"withheld {describe(int(c_idx[j]))}"))
+                                   f"withheld {describe(int(c_idx[j]))}",
+                                   key=("cell", int(j), float(lo_b), float(hi_b))))
     if not targets:
         return []
     # the attacker's system: one row per released or reason-bounded cell, lo <= M x <= hi
@@ -171,6 +188,12 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     row_hi = np.array([(comp_cells[j].released + comp_cells[j].halfwidth)
                        if comp_cells[j].released is not None else comp_cells[j].bound[1]
                        for j in rows], dtype=float)
+    comp_key = tuple(c.ref for c in comp_cells)
+    intervals = {int(j): (float(a), float(b)) for j, a, b in zip(rows, row_lo, row_hi)}
+    rels_key = tuple((tuple(sorted(t.items())), r) for t, r in rels)
+    known = _memo_safe(memo, comp_key, intervals, rels_key)
+    if known is not None and all(t.key in known for t in targets):
+        return []  # every target was shown safe in a system this one relaxes
     A = M[rows]
     if rels:
         extra = sparse.vstack([sparse.csr_matrix(sum(v * M[j] for j, v in terms.items()))
@@ -178,7 +201,7 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         A = sparse.vstack([A, extra]).tocsr()
         rhs = np.array([r for _, r in rels], dtype=float)
         row_lo, row_hi = np.concatenate([row_lo, rhs]), np.concatenate([row_hi, rhs])
-    lp = _LP(A, row_lo, row_hi)
+    lp = _LP(A, row_lo, row_hi, n_sets=len(rows))
     row_cells = np.concatenate([rows, np.full(len(rels), -1)]).astype(int)
 
     # quick upper bounds: an atom is at most the smallest upper bound of a row holding it
@@ -204,6 +227,9 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     first = np.array([t.vec[0] for t in targets])
     quick = single & (upper[first] < need_hi - TOL)  # fails without an LP
     hi[quick] = upper[first][quick]
+    for i, t in enumerate(targets):
+        if known is not None and t.key in known:
+            ok_hi[i] = ok_lo[i] = True
     duals_hi: dict[int, np.ndarray] = {}
     duals_lo: dict[int, np.ndarray] = {}
 
@@ -217,6 +243,12 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         lo[dn] = v[dn]
         return v
 
+    def _cap(a: int, i: int) -> float:
+        """An upper bound for atom a while target i is raised to its need: the true point
+        stays feasible, and if the target's sum can reach the need it can with every atom at
+        or below the need (move from the true point towards a point that reaches it)."""
+        return max(float(need_hi[i]), float(size[a]), 1.0)
+
     for sense in ("hi", "lo"):
         todo = (~ok_hi & ~quick) if sense == "hi" else ~ok_lo
         for _ in range(200):  # batches: many targets satisfied by one feasible point
@@ -225,10 +257,11 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                 break
             w = np.asarray(T[pend].sum(axis=0)).ravel() / 1.0
             obj = -w if sense == "hi" else w
-            caps = {}
-            if sense == "hi":
-                sp = pend[single[pend]]
-                caps = dict(zip(first[sp].tolist(), need_hi[sp].tolist()))
+            caps: dict[int, float] = {}
+            if sense == "hi":  # every raised atom capped: the batch LP stays bounded
+                for i in pend:
+                    for a in targets[i].vec.tolist():
+                        caps[a] = min(caps.get(a, np.inf), _cap(a, i))
             lp.cap(caps)  # raise many atoms to their need, not one
             res = lp.solve(obj)
             lp.cap({})
@@ -244,7 +277,11 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                 continue  # shown by an earlier solution
             obj = np.zeros(n_a)
             obj[targets[i].vec] = -1.0 if sense == "hi" else 1.0
+            if sense == "hi":  # stop at the need: reaching it is all the audit asks
+                lp.cap({a: _cap(a, i) for a in targets[i].vec.tolist()})
             res = lp.solve(obj)
+            if sense == "hi":
+                lp.cap({})
             if res.status == "unbounded":
                 ok_hi[i], hi[i] = True, np.inf
                 continue
@@ -263,6 +300,9 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     for i, t in enumerate(targets):
         t.ok_hi, t.ok_lo, t.hi, t.lo = bool(ok_hi[i]), bool(ok_lo[i]), float(hi[i]), float(lo[i])
         t.duals_hi, t.duals_lo = duals_hi.get(i), duals_lo.get(i)
+    if memo is not None:
+        safe = set(known or ()) | {t.key for t in targets if t.ok_hi and t.ok_lo}
+        memo.entries[comp_key] = (intervals, rels_key, safe)
 
     out = []
     for t in targets:
@@ -290,6 +330,22 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         sus.sort(key=lambda s: cells[s].cost)
         out.append(CountFailure(t.what, t.value, t.lo, t.hi, "; ".join(why), sus))
     return out
+
+
+def _memo_safe(memo: AuditMemo | None, comp_key: tuple, intervals: dict, rels_key: tuple
+               ) -> set | None:
+    """The targets an earlier audit showed safe, if this system relaxes that one (its rows a
+    subset, each interval at least as wide, the same relations); else None."""
+    if memo is None or comp_key not in memo.entries:
+        return None
+    old_intervals, old_rels, safe = memo.entries[comp_key]
+    if old_rels != rels_key:
+        return None
+    for j, (lo, hi) in intervals.items():
+        old = old_intervals.get(j)
+        if old is None or lo > old[0] + TOL or hi < old[1] - TOL:
+            return None
+    return safe
 
 
 @dataclass
@@ -332,25 +388,59 @@ def _highs():
 
 class _LP:
     """min c x over lo <= A x <= hi, x >= 0, re-solved for many objectives from the last basis
-    (HiGHS warm start: a new objective costs a few simplex steps, not a new solve)."""
+    (HiGHS warm start: a new objective costs a few simplex steps, not a new solve).
 
-    def __init__(self, A: sparse.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> None:
+    The first ``n_sets`` rows of ``A`` are 0/1 rows (cells as sets of atoms). Cells are often
+    unions of other cells (a table's total of its rows, a group of its categories), so a dense
+    row is rewritten as a variable y_c for the cell, bounded by the row's lo/hi, equal to the
+    y of the cells it is the disjoint union of plus its leftover atoms (:func:`_nested_rows`).
+    Same feasible set in x, about 8x fewer nonzeros on the flagship's largest component, and
+    each simplex step costs less. Row duals are read from the y columns' reduced costs."""
+
+    def __init__(self, A: sparse.csr_matrix, lo: np.ndarray, hi: np.ndarray,
+                 n_sets: int = 0) -> None:
         import highspy
 
+        A = A.tocsr()
         self.n = A.shape[1]
+        self.n_rows = A.shape[0]
+        lo = np.asarray(lo, dtype=float)
+        hi = np.asarray(hi, dtype=float)
+        self.nested = n_sets > 1 and A[:n_sets].nnz > _NEST_MIN_NNZ
+        if self.nested:  # columns: atoms, then one y per set row
+            B = A[:n_sets]
+            parts = _nested_rows(B)
+            r, c, v = [], [], []
+            for i, (sub, atoms) in enumerate(parts):
+                r += [i] * (1 + len(sub) + len(atoms))
+                c += [self.n + i, *[self.n + j for j in sub], *atoms.tolist()]
+                v += [-1.0] + [1.0] * (len(sub) + len(atoms))
+            rest = A[n_sets:].tocoo()
+            r += (rest.row + n_sets).tolist()
+            c += rest.col.tolist()
+            v += rest.data.tolist()
+            A_model = sparse.csr_matrix((v, (r, c)), shape=(self.n_rows, self.n + n_sets))
+            col_lo = np.concatenate([np.zeros(self.n), lo[:n_sets]])
+            col_hi = np.concatenate([np.full(self.n, highspy.kHighsInf), hi[:n_sets]])
+            row_lo = np.concatenate([np.zeros(n_sets), lo[n_sets:]])
+            row_hi = np.concatenate([np.zeros(n_sets), hi[n_sets:]])
+        else:
+            A_model, row_lo, row_hi = A, lo, hi
+            col_lo, col_hi = np.zeros(self.n), np.full(self.n, highspy.kHighsInf)
+        self.n_sets = n_sets
+        n_col = A_model.shape[1]
         self.h = _highs()
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n, A.shape[0]
-        lp.col_cost_ = np.zeros(self.n)
-        lp.col_lower_ = np.zeros(self.n)
-        lp.col_upper_ = np.full(self.n, highspy.kHighsInf)
-        lp.row_lower_ = np.asarray(lo, dtype=float)
-        lp.row_upper_ = np.asarray(hi, dtype=float)
-        A = A.tocsr()
+        lp.num_col_, lp.num_row_ = n_col, A_model.shape[0]
+        lp.col_cost_ = np.zeros(n_col)
+        lp.col_lower_ = col_lo
+        lp.col_upper_ = np.where(np.isfinite(col_hi), col_hi, highspy.kHighsInf)
+        lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -highspy.kHighsInf)
+        lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, highspy.kHighsInf)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(float)
+        lp.a_matrix_.start_ = A_model.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A_model.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A_model.data.astype(float)
         self.h.passModel(lp)
         self._cols = np.arange(self.n, dtype=np.int32)
         self._status = highspy.HighsModelStatus
@@ -373,12 +463,57 @@ class _LP:
         h.run()
         st = h.getModelStatus()
         S = self._status
+        if st not in (S.kOptimal, S.kUnbounded, S.kUnboundedOrInfeasible):
+            # a warm start can end in a false "infeasible" (seen with HiGHS 1.16's primal
+            # simplex after bound changes): solve again from scratch before believing it
+            h.clearSolver()
+            h.run()
+            st = h.getModelStatus()
         status = ("optimal" if st == S.kOptimal else "unbounded" if st in (
             S.kUnbounded, S.kUnboundedOrInfeasible) else "infeasible" if st == S.kInfeasible
             else "other")
         sol = h.getSolution()
-        return _Result(status, np.asarray(sol.col_value), np.asarray(sol.row_dual),
-                       h.modelStatusToString(st))
+        x = np.asarray(sol.col_value)
+        duals = np.asarray(sol.row_dual)
+        if self.nested:  # a set row's dual is its y column's reduced cost
+            duals = np.concatenate([np.asarray(sol.col_dual)[self.n:self.n + self.n_sets],
+                                    duals[self.n_sets:]])
+        return _Result(status, x[:self.n], duals, h.modelStatusToString(st))
+
+
+_NEST_MIN_NNZ = 20_000  # below this a plain row-per-cell model is as fast
+
+
+def _nested_rows(B: sparse.csr_matrix) -> list[tuple[list[int], np.ndarray]]:
+    """For each 0/1 row of ``B``: other rows whose atom sets it is the disjoint union of
+    (greedily, the largest maximal subsets first) and the atoms left over. A row uses another
+    only if that row is a strict subset, or an equal set with a higher index: no cycles."""
+    m = B.shape[0]
+    D = (B > 0).astype(np.float32).toarray()
+    size = D.sum(axis=1)
+    overlap = D @ D.T  # exact in float32 below 2**24 atoms
+    idx = np.arange(m)
+    sub = (overlap == size[None, :]) & ((size[None, :] < size[:, None])
+                                        | (idx[None, :] > idx[:, None]))
+    np.fill_diagonal(sub, False)
+    S = sub.astype(np.float32)
+    inner = (S @ S) > 0  # j lies inside some other subset l of i: only maximal ones are tried
+    maximal = sub & ~inner
+    order = np.argsort(-size, kind="stable")
+    rank = np.empty(m, dtype=int)
+    rank[order] = np.arange(m)
+    out = []
+    for i in range(m):
+        cand = np.flatnonzero(maximal[i])
+        left = D[i] > 0
+        parts: list[int] = []
+        for j in cand[np.argsort(rank[cand])]:
+            row = D[j] > 0
+            if not (row & ~left).any():
+                left &= ~row
+                parts.append(int(j))
+        out.append((parts, np.flatnonzero(left)))
+    return out
 
 
 # -- sums -----------------------------------------------------------------------------------------

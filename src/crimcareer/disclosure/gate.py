@@ -62,7 +62,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from crimcareer.disclosure.audit import CountCell, CountFailure, SumCell, SumFailure, audit_counts, audit_sums
+from crimcareer.disclosure.audit import (AuditMemo, CountCell, CountFailure, SumCell, SumFailure,
+                                        audit_counts, audit_sums)
 from crimcareer.disclosure.ledger import Cell, Failure, Ledger, Ref, ref_str
 from crimcareer.disclosure.membership import PersonIndex
 
@@ -292,6 +293,7 @@ class Gate:
         self._public: set[Ref] = set()  # public numbers (pinned group sizes): never withheld
         self._sums: dict[Ref, SumCell] = {}
         self._curve_cells: dict[Ref, dict] = {}  # derivable counts of released curve points
+        self._memo = AuditMemo()  # what earlier audits showed safe (securing rounds relax)
         self._structural: list = []  # declared relations membership cannot show
         self._current: str = ""  # the output being released (its cells are cheapest to withhold)
         self.audit_log: list[dict] = []
@@ -1037,7 +1039,7 @@ class Gate:
         focus = None if not self._current else [
             i for i, c in enumerate(cells) if c.ref[0] == self._current]
         counts = audit_counts(cells, len(self.persons), k, describe=lambda i: names[i],
-                              relations=rels, focus=focus)
+                              relations=rels, focus=focus, memo=self._memo)
         sums = list(self._sums.values())
         if self._current:  # only variables the output just released sums (all at finalise)
             touched = {c.variable for c in sums if c.ref[0] == self._current}
