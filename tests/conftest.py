@@ -10,6 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers (reference_*.py, small_registers.py)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# validation certificates of test folders go to a private cache, never the user's
+os.environ["CRIMCAREER_CACHE"] = __import__("tempfile").mkdtemp(prefix="crimcareer-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -246,7 +246,7 @@ def validate(
                 typer.echo(str(entry))
             typer.echo(f"repaired copy written to {out}")
             raise typer.Exit(0)
-        checked = check_folder(data)
+        checked = check_folder(data, certify=True)
     report = checked.violations
     for v in report:
         typer.echo(str(v))
@@ -256,6 +256,9 @@ def validate(
         console.print(f"[red]{len(report)} rule(s) broken[/red]")
         raise typer.Exit(EXIT_REFUSED)
     console.print("[green]valid[/green]: every contract rule holds")
+    if checked.certificate is not None:
+        console.print(f"certificate: {checked.certificate} (`crimcareer run` on these files "
+                      "skips validation; any change to a file voids it)")
 
 
 @app.command()
@@ -306,6 +309,9 @@ def run(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace OUT even if it holds files other than an earlier run."
     ),
+    revalidate: bool = typer.Option(
+        False, "--revalidate",
+        help="Validate DATA even if `crimcareer validate` left a certificate for its files."),
     debug: bool = _debug_option(),
 ) -> None:
     """Run a whole study and write its disclosure-checked report and tables.
@@ -332,8 +338,8 @@ def run(
         study = load_spec(spec)
         result = _run_whole(study, data, out, engine=engine.value, lang=lang.value,
                             mode=mode.value, memory_limit=memory_limit, temp_dir=temp_dir,
-                            truth_dir=truth, overwrite=overwrite, protect=[data.absolute(),
-                                                                           spec.absolute()])
+                            truth_dir=truth, overwrite=overwrite, revalidate=revalidate,
+                            protect=[data.absolute(), spec.absolute()])
     if mode is Mode.repair:
         _print_repair_summary(result.repair_log)
     for title in result.empty_sections:

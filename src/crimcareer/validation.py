@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from crimcareer import contract
+from crimcareer.certificate import forget_certificate, trusted_certificate, write_certificate
 from crimcareer.tablefiles import (
     csv_as_text,
     csv_header,
@@ -187,6 +188,7 @@ class ValidationReport:
 
     violations: list[Violation]
     notes: list[Violation]
+    certificate: Path | None = None  # written by check_folder(certify=True) for a valid folder
 
     @property
     def valid(self) -> bool:
@@ -196,13 +198,22 @@ class ValidationReport:
 # ------------------------------------------------------------------------------------------------
 # public functions
 # ------------------------------------------------------------------------------------------------
-def check_folder(folder: str | os.PathLike, engine: Engine | None = None) -> ValidationReport:
+def check_folder(folder: str | os.PathLike, engine: Engine | None = None,
+                 certify: bool = False) -> ValidationReport:
     """All violations and notes of a register folder (ContractReadError if it cannot be read).
 
     A DuckDB ``engine`` may be passed to share it; otherwise a private one is opened.
+    ``certify``: leave a certificate when the folder is valid and used in place by a run
+    (every table parquet of the canonical types), remove an old one otherwise.
     """
     with _Checker(folder, engine) as ch:
-        return ch.report()
+        report = ch.report()
+        in_place = report.valid and not ch.needs_conversion()
+    if certify:
+        report.certificate = write_certificate(folder) if in_place else None
+        if not in_place:
+            forget_certificate(folder)
+    return report
 
 
 def validate_folder(folder: str | os.PathLike, engine: Engine | None = None) -> list[Violation]:
@@ -225,16 +236,21 @@ def prepare_folder(
     mode: Mode = "strict",
     work_dir: str | os.PathLike | None = None,
     engine: Engine | None = None,
+    trust_certificate: bool = True,
 ) -> tuple[Path, list[RepairEntry]]:
     """A folder of valid, typed parquet tables for a study, and the repair log.
 
     Valid parquet input is used in place. CSV/.sav input (or parquet columns of a castable but
     non-canonical type, e.g. all-null columns) is converted into ``work_dir``. Strict mode raises
     ContractError on any violation; repair mode writes a repaired copy into ``work_dir``.
+    In strict mode a folder whose files match the certificate `crimcareer validate` left
+    (:mod:`crimcareer.certificate`) is used in place without validating it again.
     """
     if mode not in ("strict", "repair"):
         raise ValueError(f"mode must be 'strict' or 'repair', not {mode!r}")
     folder = Path(folder)
+    if mode == "strict" and trust_certificate and trusted_certificate(folder) is not None:
+        return folder, []
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="crimcareer-"))
     with _Checker(folder, engine) as ch:
         report = ch.report()

@@ -15,6 +15,7 @@ from pathlib import Path
 import ibis.expr.types as ir
 
 from crimcareer import contract
+from crimcareer.certificate import trusted_certificate
 from crimcareer.engine import Engine
 from crimcareer.tablefiles import csv_as_text, diagnose_csv, read_cutoff, table_files
 from crimcareer.validation import ContractReadError, prepare_folder
@@ -31,6 +32,7 @@ class Registers:
     cutoff: dt.date
     folder: Path | None = None
     repair_log: list = field(default_factory=list)
+    validation: str = "full"  # or "certificate": `crimcareer validate` vouched for the files
 
     def has(self, name: str) -> bool:
         return name in self.tables
@@ -44,22 +46,29 @@ class Registers:
         raise AttributeError(name)
 
 
-def load_registers(folder: str | Path, engine: Engine, mode: str = "strict") -> Registers:
+def load_registers(folder: str | Path, engine: Engine, mode: str = "strict",
+                   trust_certificate: bool = True) -> Registers:
     """Open every contract table of a folder in the engine (validated first).
 
     mode="strict" refuses a folder that breaks the contract (ContractError naming table, column,
-    rule and count); mode="repair" drops offending rows and keeps the repair log.
+    rule and count); mode="repair" drops offending rows and keeps the repair log. In strict
+    mode a matching certificate of `crimcareer validate` replaces the validation
+    (``trust_certificate=False`` validates anyway).
     """
     folder = Path(folder)
+    certified = (mode == "strict" and trust_certificate
+                 and trusted_certificate(folder) is not None)
     parquet_folder, repair_log = prepare_folder(
-        folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine
+        folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine,
+        trust_certificate=certified,
     )
     tables = {
         name: engine.read_parquet(path, name=name)
         for name, path in table_files(parquet_folder).items()
     }
     cutoff = read_cutoff(folder) or read_cutoff(parquet_folder) or dt.date.today()
-    return Registers(tables=tables, cutoff=cutoff, folder=folder, repair_log=repair_log)
+    return Registers(tables=tables, cutoff=cutoff, folder=folder, repair_log=repair_log,
+                     validation="certificate" if certified else "full")
 
 
 def describe_folder(folder: str | Path) -> str:

@@ -58,6 +58,7 @@ def run_study(
     temp_dir: str | Path | None = None,
     truth_dir: str | Path | None = None,
     progress: bool = False,
+    revalidate: bool = False,
 ) -> RunResult:
     """Run every step of the study on a register folder and write OUT/.
 
@@ -73,7 +74,8 @@ def run_study(
     started = dt.datetime.now(dt.timezone.utc)
 
     with Engine(engine, memory_limit=memory_limit, temp_dir=temp_dir) as eng, _Steps(progress) as steps:
-        reg = steps.do("read and validate registers", lambda: load_registers(data, eng, mode=mode))
+        reg = steps.do("read and validate registers", lambda: load_registers(
+            data, eng, mode=mode, trust_certificate=not revalidate))
         gate = Gate(Rules.from_spec(spec.disclosure))
         sections: list[Section] = []
         ctx = _Context(spec, reg, eng, gate, out, Path(truth_dir) if truth_dir else None)
@@ -100,6 +102,7 @@ def run_study(
     results = headline_results(sections, groups)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode,
+                   validation=reg.validation,
                    disclosure_audit_seconds=round(gate.audit_seconds, 2))
     title_key = "title_en" if lang == "en" else "title_nl"
     report = write_report(sections, gate, out, lang=lang, meta={
