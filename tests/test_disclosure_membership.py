@@ -59,6 +59,23 @@ def test_reason_bounds_pin_two_withheld_cells():
     assert audit_counts(cells, 18, 10) == []
 
 
+def test_a_withheld_single_atom_cell_is_not_pinned_below_its_reason():
+    """Found at 18M (atypical_by_trajectory): a released total of 176 and three released parts
+    summing to 175 pin the fourth part, withheld as 'fewer than 10', to exactly 1."""
+    sizes = [1, 24, 151, 0]
+    start = np.cumsum([0, *sizes])
+    parts = [CountCell((f"g{i}",), np.arange(start[i], start[i + 1]),
+                       None if 1 <= sizes[i] <= 9 else float(sizes[i]),
+                       bound=(1, 9) if 1 <= sizes[i] <= 9 else None) for i in range(4)]
+    total = CountCell(("total",), np.arange(start[-1]), float(start[-1]))
+    fails = audit_counts([total, *parts], int(start[-1]), 10)
+    assert any(f.what == "withheld 1" and "at most 1" in f.why for f in fails)
+    assert fails[0].suspects  # a released cell to withhold
+    # with the total withheld too, "fewer than 10" is all that follows
+    total = CountCell(("total",), np.arange(start[-1]), None)
+    assert audit_counts([total, *parts], int(start[-1]), 10) == []
+
+
 def test_matched_ratio_relation_is_used():
     """Exact 2:1 matching: the controls' count of men is twice the offenders'. Membership alone
     cannot see the link (different persons); the declared relation pins the withheld cell."""

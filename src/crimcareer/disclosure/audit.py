@@ -172,7 +172,9 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                                key=("atom", cells_of(a).tobytes(), need, float(lo0[a]))))
     for j in np.flatnonzero(bounded):
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
-        if len(row) > 1 and (local is None or j in set(local.tolist())):
+        # every reason-bounded cell, also one that is a single atom: "fewer than 10" must not
+        # become "exactly 1" (a released total minus its other released parts)
+        if len(row) >= 1 and (local is None or j in set(local.tolist())):
             lo_b, hi_b = comp_cells[j].bound
             # the attacker must learn (almost) nothing beyond the reason: within one person
             targets.append(_Target(row, int(size[row].sum()), max(hi_b - 1, 0.0), lo_b + 1,
