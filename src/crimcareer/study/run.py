@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import platform
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -88,7 +89,7 @@ def run_study(
             sections.append(_quality_section(reg, gate))
             written.append(gate.withheld_cells())
         _declare_matching(gate, spec, ctx.cohort)
-        gate.finalise()
+        steps.do("final disclosure audit", gate.finalise)
         _withdraw_stale_prose(sections, gate, written, out)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
@@ -103,7 +104,8 @@ def run_study(
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode,
                    validation=reg.validation,
-                   disclosure_audit_seconds=round(gate.audit_seconds, 2))
+                   disclosure_audit_seconds=round(gate.audit_seconds, 2),
+                   step_seconds=steps.seconds)
     title_key = "title_en" if lang == "en" else "title_nl"
     report = write_report(sections, gate, out, lang=lang, meta={
         title_key: getattr(spec.study, title_key) or spec.study.name,
@@ -388,7 +390,7 @@ def write_manifest(out: Path, spec: StudySpec, data: Path, **run_info: object) -
         "spec": json.loads(spec.model_dump_json()),
         "seed": spec.study.seed,
         "versions": versions,
-        "run": {k: str(v) for k, v in run_info.items()},
+        "run": {k: v if isinstance(v, dict) else str(v) for k, v in run_info.items()},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
@@ -410,15 +412,18 @@ class _Steps:
             disable=not show, transient=False,
         )
         self.task = None
+        self.seconds: dict[str, float] = {}  # wall time per step (manifest: step_seconds)
 
     def __enter__(self) -> "_Steps":
         self.progress.__enter__()
-        self.task = self.progress.add_task("study", total=len(STEPS) + 2)
+        self.task = self.progress.add_task("study", total=len(STEPS) + 3)
         return self
 
     def do(self, label: str, fn: Callable):
         self.progress.update(self.task, description=label)
+        t0 = time.perf_counter()
         result = fn()
+        self.seconds[label] = round(time.perf_counter() - t0, 2)
         self.progress.advance(self.task)
         return result
 
