@@ -610,19 +610,24 @@ class _Checker:
     def _count(self, name: str, rules: list[_Rule]) -> list[Violation]:
         if not rules:
             return []
-        parts = []
-        for i, r in enumerate(rules):
-            pred = f"coalesce({r.predicate}, false)"
-            parts.append(f"count(*) FILTER (WHERE {pred}) AS c{i}")
-            parts.append(f"min(t.__row, {MAX_EXAMPLES}) FILTER (WHERE {pred}) AS e{i}")
-        row = self._x(f"SELECT {', '.join(parts)} FROM {self._from(name)}").fetchone()
-        out = []
-        for i, r in enumerate(rules):
-            n = int(row[2 * i])
-            if n:
-                rows = sorted(int(x) for x in row[2 * i + 1])
-                out.append(Violation(name, r.column, r.rule, n, rows))
-        return out
+        # Counts in one pass; example row numbers in a second pass over the failing rows of
+        # the rules that fired only (valid data: one pass; the top-n aggregates cost a third of
+        # the pass on 260M relation rows).
+        preds = [f"coalesce({r.predicate}, false)" for r in rules]
+        counts = self._x("SELECT " + ", ".join(f"count(*) FILTER (WHERE {p}) AS c{i}"
+                                             for i, p in enumerate(preds))
+                         + f" FROM {self._from(name)}").fetchone()
+        fired = [i for i, n in enumerate(counts) if n]
+        if not fired:
+            return []
+        examples = self._x(
+            "SELECT " + ", ".join(f"min(t.__row, {MAX_EXAMPLES}) FILTER (WHERE {preds[i]}) AS e{i}"
+                                  for i in fired)
+            + f" FROM {self._from(name)} WHERE " + " OR ".join(preds[i] for i in fired)
+        ).fetchone()
+        return [Violation(name, rules[i].column, rules[i].rule, int(counts[i]),
+                          sorted(int(x) for x in ex))
+                for i, ex in zip(fired, examples)]
 
     def report(self) -> ValidationReport:
         violations: list[Violation] = []
