@@ -1,4 +1,4 @@
-"""The `crimcareer` command: demo | synth | validate | inspect | run | check | export | cbs.
+"""The `crimcareer` command: demo | synth | validate | inspect | run | check | network | export | cbs.
 
 Each command is a thin layer over a library function, so everything it does can also be called
 from Python. Heavy imports happen inside the commands to keep `--help` fast.
@@ -431,6 +431,69 @@ def check(
         console.print(f"[red]{len(breaches)} disclosure breach(es)[/red]")
         raise typer.Exit(EXIT_REFUSED)
     console.print("[green]passes[/green]: every released number obeys the rules")
+
+
+@app.command()
+def network(
+    ties: Path = typer.Argument(..., help="A contract folder (relations; the criminal flag from "
+                                          "cases) or one POPNET layer file (.parquet, or "
+                                          "';'-separated .csv)."),
+    out: Path = typer.Option(..., "--out", help="Result file (.parquet or .csv): one row per ego "
+                                                "and layer. Person-level: keep it inside."),
+    criminal: Optional[Path] = typer.Option(
+        None, "--criminal", help="Who is criminal: the ego key column(s) and 'criminal' or "
+                                 "'crim' (0/1) or 'first_offence' (date)."),
+    egos: Optional[Path] = typer.Option(None, "--egos", help="Only these egos (key columns)."),
+    on: Optional[str] = typer.Option(None, "--on", help="Reference date YYYY-MM-DD: ties holding "
+                                                        "on it, alters criminal before it."),
+    ever: bool = typer.Option(False, "--ever", help="With --on: ended ties count too."),
+    engine: EngineName = typer.Option(EngineName.duckdb, "--engine", case_sensitive=False,
+                                      help="Engine to run on."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", callback=_memory_limit,
+        help="Memory the engine may use, e.g. 8GB."),
+    debug: bool = _debug_option(),
+) -> None:
+    """Criminal alters per network layer for a whole population: per ego and layer the number
+    of distinct alters and of distinct criminal alters.
+
+    Keys are person_id/alter_id (contract) or RINPERSOONS+RINPERSOON (POPNET). Example, on
+    the peers' benchmark files: `crimcareer network FAMILIENETWERK2020TABV1.parquet --criminal
+    persons_crim.parquet --egos sample.parquet --out alters.parquet`. The result is
+    person-level: analyse it inside the secure environment; it is not an output to export.
+    """
+    import datetime as dt
+    import time
+
+    from crimcareer.engine import Engine
+    from crimcareer.population.network import alters_per_layer, network_inputs
+
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        _fail(f"--out {out}: use a .parquet or .csv file name", EXIT_USAGE)
+    if not out.parent.is_dir():
+        _fail(f"--out {out}: folder {out.parent} does not exist", EXIT_USAGE)
+    day = None
+    if on is not None:
+        try:
+            day = dt.date.fromisoformat(on)
+        except ValueError:
+            _fail(f"--on {on!r}: give a date as YYYY-MM-DD", EXIT_USAGE)
+    with _guard(debug):
+        t0 = time.perf_counter()
+        with Engine(engine.value, memory_limit=memory_limit) as eng:
+            args = network_inputs(eng, str(ties), str(criminal) if criminal else None,
+                                  str(egos) if egos else None)
+            result = alters_per_layer(args["ties"], args["criminal"], args["egos"],
+                                      ego=args["ego"], alter=args["alter"], on=day, ever=ever)
+            tmp = out.with_name(out.name + ".partial")
+            if out.suffix.lower() == ".parquet":
+                eng.con.to_parquet(result, tmp) if engine.value == "duckdb" else \
+                    eng.to_pandas(result).to_parquet(tmp, index=False)
+            else:
+                eng.to_pandas(result).to_csv(tmp, index=False)
+            tmp.replace(out)
+    console.print(f"[green]written:[/green] {out} ({time.perf_counter() - t0:.1f} s); "
+                  "person-level: keep it inside the secure environment")
 
 
 @app.command()
