@@ -10,12 +10,14 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
-import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas costs 0.3 s to import: only where a frame comes back
+    import pandas as pd
+    import pyarrow as pa
 
 EngineKind = Literal["duckdb", "spark"]
 
@@ -94,6 +96,8 @@ class Engine:
     def to_pandas(self, expr: ir.Expr) -> pd.DataFrame:
         """Execute an expression and return a pandas frame (only for cohort-sized results)."""
         out = self.con.execute(expr)
+        import pandas as pd
+
         return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
 
     def close(self) -> None:

@@ -127,7 +127,15 @@ def network_inputs(engine, ties: str, criminal: str | None = None, egos: str | N
             raise ContractReadError(f"{src}: not a POPNET layer file, columns {missing} absent "
                                     f"(it has {list(t.columns)[:8]})")
         code = t.RELATIE.cast("int64")
-        t = t.mutate(layer=ibis.cases(*[(code == k, lay) for k, (_, lay) in CODES.items()],
+        # consecutive codes of one layer as one range: 5 comparisons a row, not 40
+        runs: list[list] = []
+        for k in sorted(CODES):
+            lay = CODES[k][1]
+            if runs and runs[-1][2] == lay and runs[-1][1] == k - 1:
+                runs[-1][1] = k
+            else:
+                runs.append([k, k, lay])
+        t = t.mutate(layer=ibis.cases(*[(code.between(lo, hi), lay) for lo, hi, lay in runs],
                                       else_=ibis.null("string")))
         t = t.filter(t.layer.notnull())
         ego, alter = POPNET_EGO, POPNET_ALTER
