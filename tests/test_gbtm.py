@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy.optimize import minimize
@@ -210,6 +211,13 @@ def test_bootstrap_ci_covers_truth(fit3):
     assert ((boot["ci_low"] - 0.01 <= truth) & (truth <= boot["ci_high"] + 0.01)).all()
     width = boot["ci_high"] - boot["ci_low"]
     assert (width > 0.02).all() and (width < 0.15).all()  # about 4 binomial SEs
+
+
+def test_bootstrap_in_two_processes_equals_one(fit3):
+    m, Y, E, _ = fit3
+    one = bootstrap_shares(m, Y, E, n_boot=12, seed=3)
+    two = bootstrap_shares(m, Y, E, n_boot=12, seed=3, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
 
 
 def test_reproducible_and_order_canonical():

@@ -594,6 +594,19 @@ def select_groups(
     return table, models[chosen]
 
 
+def _replicate_shares(model: "GroupTrajectoryModel", Y: np.ndarray,
+                      exposure: np.ndarray | None, W: np.ndarray, max_iter: int) -> np.ndarray:
+    """Group shares of one refit per row of frequency weights W (EM warm-started at model)."""
+    reps = np.empty((len(W), model.n_groups))
+    for b, w in enumerate(W):
+        m = GroupTrajectoryModel(model.n_groups, model.degree, model.model, starts=1,
+                                 max_iter=max_iter, tol=1e-7, age_center=model.age_center_,
+                                 age_scale=model.age_scale_)
+        m.fit(Y, model.ages_, exposure, weights=w, init=model)
+        reps[b] = m.shares_
+    return reps
+
+
 def bootstrap_shares(
     model: GroupTrajectoryModel,
     Y: np.ndarray,
@@ -602,23 +615,33 @@ def bootstrap_shares(
     seed: int = 0,
     level: float = 0.95,
     max_iter: int = 200,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Percentile bootstrap CIs of the group shares (persons resampled, EM warm-started).
 
     Each replicate draws persons with replacement (as multinomial frequency weights) and refits
     the model by EM starting from the chosen solution's parameters, which keeps group identities
-    (no label switching) and makes a replicate cost a few dozen EM steps.
+    (no label switching) and makes a replicate cost a few dozen EM steps. ``n_jobs`` > 1 fits
+    the replicates in that many processes; the weights are drawn first, in one sequence, so the
+    result is the same for any ``n_jobs``.
     """
     rng = np.random.default_rng(seed)
     n = np.asarray(Y).shape[0]
-    reps = np.empty((n_boot, model.n_groups))
-    for b in range(n_boot):
-        w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
-        m = GroupTrajectoryModel(model.n_groups, model.degree, model.model, starts=1,
-                                 max_iter=max_iter, tol=1e-7, age_center=model.age_center_,
-                                 age_scale=model.age_scale_)
-        m.fit(Y, model.ages_, exposure, weights=w, init=model)
-        reps[b] = m.shares_
+    W = np.stack([rng.multinomial(n, np.full(n, 1.0 / n)).astype(float) for _ in range(n_boot)]) \
+        if n_boot else np.empty((0, n))
+    if n_jobs > 1 and n_boot >= 4 * n_jobs:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold engine threads (DuckDB) that fork would copy
+        chunks = np.array_split(np.arange(n_boot), n_jobs)
+        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+            parts = list(ex.map(_replicate_shares, [model] * n_jobs, [Y] * n_jobs,
+                                [exposure] * n_jobs, [W[c] for c in chunks],
+                                [max_iter] * n_jobs))
+        reps = np.vstack(parts)
+    else:
+        reps = _replicate_shares(model, Y, exposure, W, max_iter)
     a = (1 - level) / 2
     return pd.DataFrame({
         "group": np.arange(model.n_groups),

@@ -22,6 +22,7 @@ gamma frailty, which the synthetic population plants; "frailty" needs spec.py to
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,7 +255,9 @@ def fit_trajectories(data: CountMatrix, spec: StudySpec, group: str, *, n_boot: 
     )
     label_ages = labelling_ages(data)
     labels = label_groups(model, label_ages)
-    boot = bootstrap_shares(model, data.Y, data.exposure, n_boot=n_boot, seed=seed)
+    # replicates in two processes where two cores are free (the same result as one)
+    jobs = min(2, os.cpu_count() or 1)
+    boot = bootstrap_shares(model, data.Y, data.exposure, n_boot=n_boot, seed=seed, n_jobs=jobs)
     assign = model.predict()
     counts = np.bincount(assign, minlength=model.n_groups)
     curves = model.curves(label_ages)
