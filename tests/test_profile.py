@@ -231,6 +231,25 @@ def test_features_match_slow_reference(engine, spec):
         assert 0 < slow[c].sum() < len(slow), c
 
 
+def test_features_from_ties_read_once_equal_the_direct_ones(engine, spec):
+    """prepare_profile reads the relations once for two dates; every feature of both dates is
+    the same as youth_features reading them per date (events between the dates included)."""
+    later = dt.date(REF.year + 1, REF.month, REF.day)
+    t = _events_on(planted_population(n_youth=300, seed=7), REF + dt.timedelta(days=100))
+    reg = registers(engine, t)
+    prep = P.prepare_profile(reg, spec, engine, [REF, later], ["neighbours"])
+    for day in (REF, later):
+        direct = engine.to_pandas(P.youth_features(reg, spec, day, layers=["neighbours"]))
+        shared = engine.to_pandas(P.youth_features(
+            reg, spec, day, layers=["neighbours"], population=prep["populations"][day],
+            criminal_ties=prep["ties"]))
+        key = "person_id"
+        pd.testing.assert_frame_equal(direct.sort_values(key).reset_index(drop=True),
+                                      shared.sort_values(key).reset_index(drop=True)[direct.columns],
+                                      check_dtype=False)
+        assert direct.criminal_family.sum() > 0
+
+
 def _events_on(t: dict[str, pd.DataFrame], day: dt.date) -> dict[str, pd.DataFrame]:
     """A copy of the tables with a new event of every kind on `day` for every youth and parent."""
     t = {k: v.copy() for k, v in t.items()}

@@ -629,18 +629,23 @@ def bootstrap_shares(
     n = np.asarray(Y).shape[0]
     W = np.stack([rng.multinomial(n, np.full(n, 1.0 / n)).astype(float) for _ in range(n_boot)]) \
         if n_boot else np.empty((0, n))
+    reps = None
     if n_jobs > 1 and n_boot >= 4 * n_jobs:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # spawn, not fork: the caller may hold engine threads (DuckDB) that fork would copy
         chunks = np.array_split(np.arange(n_boot), n_jobs)
-        with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            parts = list(ex.map(_replicate_shares, [model] * n_jobs, [Y] * n_jobs,
-                                [exposure] * n_jobs, [W[c] for c in chunks],
-                                [max_iter] * n_jobs))
-        reps = np.vstack(parts)
-    else:
+        try:
+            with ProcessPoolExecutor(n_jobs,
+                                     mp_context=multiprocessing.get_context("spawn")) as ex:
+                parts = list(ex.map(_replicate_shares, [model] * n_jobs, [Y] * n_jobs,
+                                    [exposure] * n_jobs, [W[c] for c in chunks],
+                                    [max_iter] * n_jobs))
+            reps = np.vstack(parts)
+        except Exception:  # noqa: BLE001 - no worker processes here (a profiler, a sandbox)
+            reps = None  # the same replicates in this process: the same result, slower
+    if reps is None:
         reps = _replicate_shares(model, Y, exposure, W, max_iter)
     a = (1 - level) / 2
     return pd.DataFrame({

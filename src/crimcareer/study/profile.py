@@ -123,14 +123,19 @@ def youth_features(
     spec: StudySpec,
     reference_date: dt.date,
     layers: list[str] | None = None,
+    population: ir.Table | None = None,
+    criminal_ties: ir.Table | None = None,
 ) -> ir.Table:
     """Per young person: risk factors measured on the reference date (events strictly before it) and the outcome.
 
     `layers`: network layers present in the relations table (default: spec.factors.network_layers);
     criminal-alter flags of absent layers and features of absent optional tables are null.
+    `population`: :func:`youth_population` already materialized (it is used five times here;
+    an engine may otherwise compute it five times). `criminal_ties`: :func:`youth_criminal_ties`
+    for a set of dates including this one (one pass over the relations for all of them).
     """
     ref = ibis.date(reference_date)
-    pop = youth_population(reg, spec, reference_date)
+    pop = youth_population(reg, spec, reference_date) if population is None else population
     layers = list(spec.factors.network_layers if layers is None else layers)
 
     counted = _counted_cases(reg, spec)
@@ -155,14 +160,15 @@ def youth_features(
     # criminal alters: ties started before the reference date (ended ties and ex-partners count),
     # alter with a counted case dated before it
     fam = list(spec.factors.family_relations)
-    r = reg.relations
-    r = r.filter(
-        r.start_date.isnull() | (r.start_date < ref),
-        ((r.layer == "family") & r.relation.isin(fam)) | r.layer.isin(layers or ["__none__"]),
-    )
-    r = r.semi_join(pop, r.person_id == pop.person_id)
-    crim = before.select(alter_id=before.person_id).distinct()
-    r = r.semi_join(crim, r.alter_id == crim.alter_id)
+    if criminal_ties is None:
+        r = _tie_filter(reg.relations, spec, layers, ref)
+        r = r.semi_join(pop, r.person_id == pop.person_id)
+        crim = before.select(alter_id=before.person_id).distinct()
+        r = r.semi_join(crim, r.alter_id == crim.alter_id)
+    else:  # the same ties, from the reduced table: started and alter criminal before ref
+        r = criminal_ties
+        r = r.filter(r.start_date.isnull() | (r.start_date < ref), r.alter_first_case < ref)
+        r = r.semi_join(pop, r.person_id == pop.person_id)
     aggs = {f"criminal_{rel}": ((r.layer == "family") & (r.relation == rel)).any() for rel in fam}
     aggs["criminal_family"] = ((r.layer == "family") & r.relation.isin(fam)).any()
     for layer in layers:
@@ -216,6 +222,37 @@ def youth_features(
     return _flags_by_person(t, out, ["outcome"])
 
 
+def _tie_filter(relations: ir.Table, spec: StudySpec, layers: list[str], before: ir.Value
+                ) -> ir.Table:
+    """Ties that count for the profile: started before ``before`` (ended ties count), in the
+    spec's family relations or network layers."""
+    fam = list(spec.factors.family_relations)
+    r = relations
+    return r.filter(
+        r.start_date.isnull() | (r.start_date < before),
+        ((r.layer == "family") & r.relation.isin(fam)) | r.layer.isin(layers or ["__none__"]),
+    )
+
+
+def youth_criminal_ties(reg, spec: StudySpec, populations: list[ir.Table], last_date: dt.date,
+                        layers: list[str]) -> ir.Table:
+    """Ties of anyone in ``populations`` to alters with a counted case before ``last_date``,
+    with the alter's first such offence date: the relations (a billion rows nationally) read
+    once for every reference date of the profile."""
+    last = ibis.date(last_date)
+    ids = [p.select("person_id") for p in populations]
+    egos = ibis.union(*ids, distinct=True) if len(ids) > 1 else ids[0].distinct()
+    counted = _counted_cases(reg, spec)
+    c = counted.filter(counted.offence_date < last)
+    first = c.group_by("person_id").aggregate(alter_first_case=c.offence_date.min())
+    first = first.select(alter_id=first.person_id, alter_first_case=first.alter_first_case)
+    r = _tie_filter(reg.relations, spec, layers, last)
+    r = r.semi_join(egos, r.person_id == egos.person_id)
+    j = r.join(first, r.alter_id == first.alter_id)
+    return j.select(r.person_id, r.alter_id, r.relation, r.layer, r.start_date,
+                    first.alter_first_case)
+
+
 def _sample_key(person_id: ir.StringValue, seed: int, reference_date: dt.date) -> ir.StringValue:
     """First 8 hex digits of md5('<seed>:<date>:' || person_id): the same on DuckDB and Spark."""
     return (ibis.literal(f"{seed}:{reference_date.isoformat()}:") + person_id).hexdigest("md5").substr(0, 8)
@@ -259,9 +296,16 @@ def profile_frame(
     engine: Engine,
     layers: list[str] | None = None,
     max_noncases: int = DEFAULT_MAX_NONCASES,
+    prepared: dict | None = None,
 ) -> pd.DataFrame:
-    """The engine-reduced, weighted person frame (all cases + sampled non-cases) for one date."""
-    feats = engine.materialize(youth_features(reg, spec, reference_date, layers))
+    """The engine-reduced, weighted person frame (all cases + sampled non-cases) for one date.
+    ``prepared``: from :func:`prepare_profile` (populations and ties read once for all dates)."""
+    if prepared is not None and reference_date in prepared["populations"]:
+        pop, ties = prepared["populations"][reference_date], prepared["ties"]
+    else:
+        pop, ties = engine.materialize(youth_population(reg, spec, reference_date)), None
+    feats = engine.materialize(youth_features(reg, spec, reference_date, layers, population=pop,
+                                              criminal_ties=ties))
     sample, _, _ = case_control_sample(feats, max_noncases, spec.study.seed, reference_date)
     df = engine.to_pandas(sample)
     df["outcome"] = df["outcome"].astype(bool)
@@ -269,6 +313,15 @@ def profile_frame(
 
 
 # -- model ------------------------------------------------------------------------------------------
+def prepare_profile(reg, spec: StudySpec, engine: Engine, dates: list[dt.date],
+                    layers: list[str]) -> dict:
+    """The youth populations of every date and their criminal ties, materialized once."""
+    pops = {d: engine.materialize(youth_population(reg, spec, d)) for d in dates}
+    ties = engine.materialize(youth_criminal_ties(reg, spec, list(pops.values()), max(dates),
+                                                  layers))
+    return {"populations": pops, "ties": ties}
+
+
 def candidate_predictors(spec: StudySpec) -> list[str]:
     """Predictor columns considered for the model (sex and migration background never are)."""
     fam = [f"criminal_{r}" for r in spec.factors.family_relations]
@@ -597,8 +650,9 @@ def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: s
     ps = spec.profile
     k = gate.rules.min_persons
     layers = _present_layers(reg, spec, engine)
-    dev = profile_frame(reg, spec, ps.reference_date, engine, layers)
-    val = profile_frame(reg, spec, ps.validation_date, engine, layers)
+    prep = prepare_profile(reg, spec, engine, [ps.reference_date, ps.validation_date], layers)
+    dev = profile_frame(reg, spec, ps.reference_date, engine, layers, prepared=prep)
+    val = profile_frame(reg, spec, ps.validation_date, engine, layers, prepared=prep)
     title = {"en": "High-risk youth profile", "nl": "Hoog-risicoprofiel jongeren"}
     n_dev_cases, n_val_cases = int(dev["outcome"].sum()), int(val["outcome"].sum())
     if n_dev_cases < k or n_val_cases < k or (~dev["outcome"]).sum() < k:
