@@ -258,7 +258,7 @@ def validate(
     console.print("[green]valid[/green]: every contract rule holds")
     if checked.certificate is not None:
         console.print(f"certificate: {checked.certificate} (`crimcareer run` on these files "
-                      "skips validation; any change to a file voids it)")
+                      "skips validation; rewriting a file voids it)")
 
 
 @app.command()
