@@ -213,6 +213,23 @@ def test_bootstrap_ci_covers_truth(fit3):
     assert (width > 0.02).all() and (width < 0.15).all()  # about 4 binomial SEs
 
 
+def test_two_processes_really_start():
+    """The equality tests below compare with worker processes, not with the fallback."""
+    import os
+
+    from crimcareer.estimators.gbtm import _in_processes
+
+    assert os.getpid() not in _in_processes(os.getpid, [(), ()], 2)
+
+
+def test_selection_in_two_processes_equals_one():
+    Y, E, _ = planted(n=150, seed=9)
+    t1, m1 = select_groups(Y, AGES, E, max_groups=3, starts=1, seed=2)
+    t2, m2 = select_groups(Y, AGES, E, max_groups=3, starts=1, seed=2, n_jobs=2)
+    pd.testing.assert_frame_equal(t1, t2)
+    assert np.array_equal(m1.coef_, m2.coef_)
+
+
 def test_bootstrap_in_two_processes_equals_one(fit3):
     m, Y, E, _ = fit3
     one = bootstrap_shares(m, Y, E, n_boot=12, seed=3)

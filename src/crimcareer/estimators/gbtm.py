@@ -541,6 +541,33 @@ def _zip_group(X: np.ndarray, d: dict, w: np.ndarray, beta0: np.ndarray, omega0:
     return x[:-1], float(expit(x[-1]))
 
 
+def _in_processes(fn, calls: list[tuple], n_jobs: int) -> list:
+    """[fn(*c) for c in calls], in up to n_jobs spawned processes when n_jobs > 1 (results in
+    call order, so the same as in one process); in this process when workers cannot start."""
+    if n_jobs > 1 and len(calls) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold engine threads (DuckDB) that fork would copy
+        try:
+            with ProcessPoolExecutor(min(n_jobs, len(calls)),
+                                     mp_context=multiprocessing.get_context("spawn")) as ex:
+                return list(ex.map(_call, [fn] * len(calls), calls))
+        except Exception:  # noqa: BLE001 - no worker processes here (a profiler, a sandbox)
+            pass
+    return [fn(*c) for c in calls]
+
+
+def _call(fn, args: tuple):
+    return fn(*args)
+
+
+def _fit_groups(K: int, Y, ages, exposure, degree: int, model: str, starts: int, seed: int
+                ) -> "GroupTrajectoryModel":
+    return GroupTrajectoryModel(K, degree=degree, model=model, starts=starts,
+                                seed=seed).fit(Y, ages, exposure)
+
+
 def select_groups(
     Y: np.ndarray,
     ages: np.ndarray,
@@ -554,18 +581,23 @@ def select_groups(
     groups: int = 0,
     min_share: float = 0.05,
     min_appa: float = 0.7,
+    n_jobs: int = 1,
 ) -> tuple[pd.DataFrame, GroupTrajectoryModel]:
     """Fit 1..max_groups groups; a diagnostics table and the chosen model.
 
     The choice is the best Nagin BIC among solutions whose smallest group share is at least
     ``min_share`` and whose every APPA is at least ``min_appa`` (the 1-group model always
-    qualifies); ``groups > 0`` fixes the number of groups instead.
+    qualifies); ``groups > 0`` fixes the number of groups instead. ``n_jobs`` > 1 fits the
+    numbers of groups in that many processes (each fit has its own seed: the same result).
     """
     rows, models = [], {}
     top = max(max_groups, groups)
+    order = list(range(top, 0, -1))  # the largest (slowest) first: balances the processes
+    fits = _in_processes(_fit_groups, [(K, Y, ages, exposure, degree, model, starts, seed + K)
+                                       for K in order], n_jobs)
+    fitted = dict(zip(order, fits))
     for K in range(1, top + 1):
-        m = GroupTrajectoryModel(K, degree=degree, model=model, starts=starts, seed=seed + K)
-        m.fit(Y, ages, exposure)
+        m = fitted[K]
         models[K] = m
         ok_share = m.shares_.min() >= min_share
         ok_appa = bool(np.all(np.nan_to_num(m.appa_) >= min_appa))
@@ -629,23 +661,11 @@ def bootstrap_shares(
     n = np.asarray(Y).shape[0]
     W = np.stack([rng.multinomial(n, np.full(n, 1.0 / n)).astype(float) for _ in range(n_boot)]) \
         if n_boot else np.empty((0, n))
-    reps = None
     if n_jobs > 1 and n_boot >= 4 * n_jobs:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: the caller may hold engine threads (DuckDB) that fork would copy
         chunks = np.array_split(np.arange(n_boot), n_jobs)
-        try:
-            with ProcessPoolExecutor(n_jobs,
-                                     mp_context=multiprocessing.get_context("spawn")) as ex:
-                parts = list(ex.map(_replicate_shares, [model] * n_jobs, [Y] * n_jobs,
-                                    [exposure] * n_jobs, [W[c] for c in chunks],
-                                    [max_iter] * n_jobs))
-            reps = np.vstack(parts)
-        except Exception:  # noqa: BLE001 - no worker processes here (a profiler, a sandbox)
-            reps = None  # the same replicates in this process: the same result, slower
-    if reps is None:
+        reps = np.vstack(_in_processes(_replicate_shares, [(model, Y, exposure, W[c], max_iter)
+                                                           for c in chunks], n_jobs))
+    else:
         reps = _replicate_shares(model, Y, exposure, W, max_iter)
     a = (1 - level) / 2
     return pd.DataFrame({
