@@ -485,13 +485,13 @@ def network(
                                   str(egos) if egos else None)
             result = alters_per_layer(args["ties"], args["criminal"], args["egos"],
                                       ego=args["ego"], alter=args["alter"], on=day, ever=ever)
-            tmp = out.with_name(out.name + ".partial")
-            if out.suffix.lower() == ".parquet":
-                eng.con.to_parquet(result, tmp) if engine.value == "duckdb" else \
-                    eng.to_pandas(result).to_parquet(tmp, index=False)
-            else:
-                eng.to_pandas(result).to_csv(tmp, index=False)
-            tmp.replace(out)
+            tmp = out.with_name(out.name + ".partial")  # OUT appears only when complete
+            try:
+                write = eng.con.to_parquet if out.suffix.lower() == ".parquet" else eng.con.to_csv
+                write(result, tmp)  # streamed by the engine: the result never enters pandas
+                tmp.replace(out)
+            finally:
+                tmp.unlink(missing_ok=True)
     console.print(f"[green]written:[/green] {out} ({time.perf_counter() - t0:.1f} s); "
                   "person-level: keep it inside the secure environment")
 

@@ -75,6 +75,16 @@ class Engine:
         """Register a parquet file as a lazily read table."""
         return self.con.read_parquet(str(path), table_name=name or _fresh_name())
 
+    def read_csv(self, path: str | os.PathLike, delimiter: str = ",", encoding: str = "utf-8",
+                 name: str | None = None) -> ir.Table:
+        """Register a CSV file with a header line (types inferred) as a lazily read table."""
+        name = name or _fresh_name()
+        if self.kind == "duckdb":
+            return self.con.read_csv(str(path), table_name=name, delim=delimiter, header=True,
+                                     encoding=encoding)
+        return self.con.read_csv(str(path), table_name=name, sep=delimiter, header=True,
+                                 inferSchema=True, encoding=encoding)
+
     def from_pandas(self, df: "pd.DataFrame | pa.Table", name: str | None = None) -> ir.Table:
         """Put a small frame (pandas or a typed pyarrow table) into the engine."""
         name = name or _fresh_name()

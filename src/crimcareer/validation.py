@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from crimcareer import contract
-from crimcareer.certificate import forget_certificate, trusted_certificate, write_certificate
+from crimcareer.certificate import forget_certificate, write_certificate
 from crimcareer.tablefiles import (
     csv_as_text,
     csv_header,
@@ -236,21 +236,18 @@ def prepare_folder(
     mode: Mode = "strict",
     work_dir: str | os.PathLike | None = None,
     engine: Engine | None = None,
-    trust_certificate: bool = True,
 ) -> tuple[Path, list[RepairEntry]]:
     """A folder of valid, typed parquet tables for a study, and the repair log.
 
     Valid parquet input is used in place. CSV/.sav input (or parquet columns of a castable but
     non-canonical type, e.g. all-null columns) is converted into ``work_dir``. Strict mode raises
     ContractError on any violation; repair mode writes a repaired copy into ``work_dir``.
-    In strict mode a folder whose files match the certificate `crimcareer validate` left
-    (:mod:`crimcareer.certificate`) is used in place without validating it again.
+    (A folder with a certificate of `crimcareer validate` is not validated again: see
+    :func:`crimcareer.adapters.files.load_registers`.)
     """
     if mode not in ("strict", "repair"):
         raise ValueError(f"mode must be 'strict' or 'repair', not {mode!r}")
     folder = Path(folder)
-    if mode == "strict" and trust_certificate and trusted_certificate(folder) is not None:
-        return folder, []
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="crimcareer-"))
     with _Checker(folder, engine) as ch:
         report = ch.report()

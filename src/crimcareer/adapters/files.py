@@ -58,10 +58,8 @@ def load_registers(folder: str | Path, engine: Engine, mode: str = "strict",
     folder = Path(folder)
     certified = (mode == "strict" and trust_certificate
                  and trusted_certificate(folder) is not None)
-    parquet_folder, repair_log = prepare_folder(
-        folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine,
-        trust_certificate=certified,
-    )
+    parquet_folder, repair_log = (folder, []) if certified else prepare_folder(
+        folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine)
     tables = {
         name: engine.read_parquet(path, name=name)
         for name, path in table_files(parquet_folder).items()

@@ -75,9 +75,10 @@ POPNET_ALTER = ["RINPERSOONSRELATIE", "RINPERSOONRELATIE"]
 
 
 def _read(engine, path, what: str) -> ir.Table:
-    """A parquet file, or a CSV (separator sniffed from the header; DuckDB only)."""
+    """A parquet file, or a CSV (separator and encoding sniffed as the CBS adapter does)."""
     from pathlib import Path
 
+    from crimcareer.cbs.read import sniff_csv
     from crimcareer.validation import ContractReadError
 
     path = Path(path)
@@ -86,13 +87,8 @@ def _read(engine, path, what: str) -> ir.Table:
     if path.suffix.lower() == ".parquet":
         return engine.read_parquet(path)
     if path.suffix.lower() == ".csv":
-        if engine.kind != "duckdb":
-            raise ContractReadError(f"{what} {path}: CSV is read with --engine duckdb only; "
-                                    "convert it to parquet for Spark")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            header = f.readline()
-        sep = max([";", ",", "\t", "|"], key=header.count)
-        return engine.con.read_csv(path, delim=sep, header=True)
+        dialect = sniff_csv(path)
+        return engine.read_csv(path, dialect.delimiter, dialect.encoding)
     raise ContractReadError(f"{what} {path}: use a .parquet or .csv file")
 
 

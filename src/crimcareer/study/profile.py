@@ -312,7 +312,6 @@ def profile_frame(
     return df.sort_values("person_id").reset_index(drop=True)
 
 
-# -- model ------------------------------------------------------------------------------------------
 def prepare_profile(reg, spec: StudySpec, engine: Engine, dates: list[dt.date],
                     layers: list[str]) -> dict:
     """The youth populations of every date and their criminal ties, materialized once."""
@@ -322,6 +321,7 @@ def prepare_profile(reg, spec: StudySpec, engine: Engine, dates: list[dt.date],
     return {"populations": pops, "ties": ties}
 
 
+# -- model ------------------------------------------------------------------------------------------
 def candidate_predictors(spec: StudySpec) -> list[str]:
     """Predictor columns considered for the model (sex and migration background never are)."""
     fam = [f"criminal_{r}" for r in spec.factors.family_relations]
