@@ -48,8 +48,8 @@ def default_population(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def flagship(tmp_path_factory, default_population):
     """The flagship study on the default population (1M persons, seed 1), as `make demo` runs it.
-    (Calibration holds from about 500k persons up: below that the few highest-risk persons
-    saturate the target probability; see docs/synthetic.md.)"""
+    (The offender profile is the same at every size from about 160k persons up: targets are a
+    thinning of one fixed risk; see docs/synthetic.md.)"""
     from crimcareer.study.run import run_study
     from crimcareer.study.spec import default_spec_path, load_spec
 

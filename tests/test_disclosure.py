@@ -461,3 +461,28 @@ def test_nested_counts_differ_by_zero_or_at_least_k(tmp_path, inner_n, withheld)
         assert list(out["n"]) == [40, inner_n]
     g.write(tmp_path)
     assert audit_output(tmp_path) == []
+
+
+@pytest.mark.parametrize("by", ["ledger", "membership"])
+def test_headline_rows_are_withheld_last(by):
+    """A headline row costs HEADLINE_WEIGHT times more in secondary suppression: the cheapest
+    complement (MA, 12) is spared when it is a headline figure and the next one (SR, 13) goes;
+    the small category stays protected either way. `by`: the relation comes from a declared
+    partition (ledger MILP) or from the persons behind each count (membership audit)."""
+    df = pd.DataFrame({"variable": "origin", "group": "DSE", "category": ["NL", "MA", "TR", "SR"],
+                       "n": [30, 12, 5, 13], "N": 60})
+    df["pct"] = 100 * df["n"] / df["N"]
+    ids = np.arange(60)
+    members = {"n": [ids[:30], ids[30:42], ids[42:47], ids[47:]], "N": [ids] * 4}
+    for headline, spared, withheld in ((None, "SR", "MA"), ([False, True, False, False], "MA", "SR")):
+        g = Gate()
+        kw = {"partition_by": ["variable", "group"]} if by == "ledger" else {"members": members}
+        out = g.proportions("origin", df, estimate_cols=["pct"], headline=headline, **kw)
+        gone = set(out.loc[out["n"].isna(), "category"])
+        assert "TR" in gone and withheld in gone and spared not in gone, (headline, gone)
+        if by == "membership":
+            assert g.membership_failures()[0] == []
+        else:
+            assert g.ledger.failures(g.rules.protection) == []
+    with pytest.raises(ValueError, match="one flag per row"):
+        Gate().proportions("origin", df, estimate_cols=["pct"], headline=[True])

@@ -239,3 +239,41 @@ def test_calibration_against_published_figures(default_population):
     assert auc["events"] >= 50
     assert 0.65 < auc["auc_model"] < 0.97
     assert auc["auc_p_target"] > auc["auc_model"] - 0.03
+
+
+def test_target_risk_is_thinned_not_reshaped():
+    """Below saturation the planted probability is scale x g with g fixed: a different expected
+    count changes the scale only, so every person's share of the risk (the profile) is kept;
+    above it the intercept is raised (the old mechanism) and the scale is 1."""
+    from crimcareer.synth.careers import _sigmoid, target_probability
+
+    rng = np.random.default_rng(5)
+    lp = rng.normal(0, 2, 50_000) + 3 * (rng.random(50_000) < 0.1)
+    b = -9.0
+    g = _sigmoid(b + lp)
+    p1, s1, a1 = target_probability(lp, b, 10.0)
+    p2, s2, a2 = target_probability(lp, b, 40.0)
+    assert a1 == a2 == b and s2 == pytest.approx(4 * s1) and s2 < 1
+    assert p1.sum() == pytest.approx(10.0) and p2.sum() == pytest.approx(40.0)
+    assert np.allclose(p2, 4 * p1) and np.allclose(p1, s1 * g)
+    big = 2 * g.sum()                                    # more than scale 1 can give
+    p3, s3, a3 = target_probability(lp, b, big)
+    assert s3 == 1.0 and a3 > b and p3.sum() == pytest.approx(big, rel=1e-6)
+    assert (p3 <= 1).all()
+
+
+def test_offender_profile_follows_risk_not_count(tmp_path):
+    """Two expected counts on the same population (same seed): every person's planted probability
+    scales by the ratio of the counts, the truth records the sampling factor against the
+    Netherlands' rate, and an over-full population is flagged as saturated."""
+    t = {}
+    for k in (30, 60, 400):
+        out = tmp_path / str(k)
+        generate(out, persons=20_000, seed=4, offenders=k, network_density=0)
+        t[k] = (pd.read_parquet(out / "truth" / "persons_truth.parquet"),
+                json.loads((out / "truth" / "params.json").read_text())["realised"])
+    a, b = t[30][0].p_target.to_numpy(), t[60][0].p_target.to_numpy()
+    assert (a > 0).sum() > 1000 and np.array_equal(a > 0, b > 0)
+    assert np.allclose(b[a > 0] / a[a > 0], 2.0, rtol=1e-9)
+    assert not t[30][1]["target_profile_saturated"] and t[400][1]["target_profile_saturated"]
+    assert t[60][1]["offender_sampling_factor"] == pytest.approx((60 / 20_000) / (630 / 17e6))

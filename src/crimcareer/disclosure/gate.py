@@ -71,6 +71,8 @@ from crimcareer.disclosure.membership import PersonIndex
 Members = Mapping[str, Sequence[Any]]
 
 SUPPRESSED = "suppressed"
+# secondary suppression prices a headline figure's counts this many times higher
+HEADLINE_WEIGHT = 100.0
 #: a reason that states no bound (used when a stated bound would itself give persons away)
 GENERIC_REASON = "withheld by the disclosure rules"
 ALL = "All"
@@ -290,6 +292,7 @@ class Gate:
         self.persons = PersonIndex()
         self._members: dict[Ref, np.ndarray] = {}
         self._bound: dict[Ref, tuple[float, float]] = {}  # what a withholding reason implies
+        self._headline: set[tuple[str, str]] = set()  # (output, row key) of headline figures
         self._public: set[Ref] = set()  # public numbers (pinned group sizes): never withheld
         self._sums: dict[Ref, SumCell] = {}
         self._curve_cells: dict[Ref, dict] = {}  # derivable counts of released curve points
@@ -365,8 +368,13 @@ class Gate:
     def proportions(self, name: str, df: pd.DataFrame, estimate_cols: Iterable[str] = (),
                     *, key_cols: Sequence[str] | None = None,
                     partition_by: Sequence[str] | None = None,
-                    members: Members | None = None) -> pd.DataFrame:
+                    members: Members | None = None,
+                    headline: Sequence[bool] | None = None) -> pd.DataFrame:
         """Release a table of shares: each row needs persons n (numerator) and N (denominator).
+
+        ``headline``: per row, True for a headline figure; secondary suppression withholds its
+        counts only when no set of other cells protects as well at up to HEADLINE_WEIGHT times
+        the cost.
 
         ``members``: per count column (``n``, ``N`` and any other count such as ``at_risk``),
         the person ids behind each row's count, in row order. The gate then derives every
@@ -393,6 +401,10 @@ class Gate:
                 target[small] = col
         kcols = [c for c in self._key_cols(out, key_cols) if c not in ("n", "N")]
         keys = self._row_keys(out, kcols)
+        if headline is not None:
+            if len(headline) != len(out):
+                raise ValueError(f"proportions {name!r}: headline needs one flag per row")
+            self._headline.update((name, k) for k, h in zip(keys, headline) if h)
         # a withheld row loses its counts, its estimates and any other measured (float) column
         floats = [c for c in out.columns if c not in kcols and str(c).lower() not in LABEL_LIKE
                   and pd.api.types.is_float_dtype(out[c])]
@@ -428,8 +440,10 @@ class Gate:
             unit = f"{name}\x00{key}"
             rn, rN = (float(rounded(n, base)), float(rounded(N, base))) if base else (float(n), float(N))
             h = base / 2 if base else 0.0
+            w = HEADLINE_WEIGHT if (name, key) in self._headline else 1.0
             for col, val, rel in (("n", n, rn), ("N", N, rN)):
-                self.ledger.add(Cell((name, key, col), float(val), rel, h, 0.0, unit=unit))
+                self.ledger.add(Cell((name, key, col), float(val), rel, h, 0.0, unit=unit,
+                                     weight=w))
             self.ledger.add(Cell((name, key, "N-n"), float(N - n), None, 0.0, 0.0, hidden=True,
                                  kind="hidden", unit=""))
             self.ledger.relate({(name, key, "n"): 1, (name, key, "N-n"): 1, (name, key, "N"): -1},
@@ -1007,6 +1021,8 @@ class Gate:
         if ref in self._public:
             return np.inf
         cost = 1.0 + abs(value)
+        if ref[:2] in self._headline:
+            cost *= HEADLINE_WEIGHT
         if ref[0] != self._current:
             cost *= 1000.0  # an output already handed to a step: only as a last resort
         return cost

@@ -54,6 +54,7 @@ class Cell:
     kind: str = ""  # primary | secondary | ledger | hidden | ""
     unit: str = ""  # cells with the same unit are withheld together (a proportions row)
     frozen: bool = False  # already handed to a caller: suppress only if nothing else works
+    weight: float = 1.0  # price factor for secondary suppression (a headline figure: more)
 
     @property
     def suppressed(self) -> bool:
@@ -330,6 +331,7 @@ class Ledger:
         fixed = np.array([c.suppressed for c in cells])
         base = np.array([(abs(c.value) + 1.0) if cost == "value" else 1.0 for c in cells])
         base = base * np.where([c.frozen for c in cells], 1000.0, 1.0)
+        base = base * np.array([c.weight for c in cells])
         nvar = nv + 2 * P * nv
         obj = np.zeros(nvar)
         obj[:nv] = np.where(fixed, 0.0, base)

@@ -189,9 +189,12 @@ def factors_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
     tab = three_group_table(cohort, f, spec, binary=variables, continuous=[])
     tab = tab.drop(columns=["kind", "mean", "sd"]).reset_index(drop=True)
     keys = ["variable", "group"]  # ledger cell keys "variable|group"
+    # the results.json figures: secondary suppression withholds them only as a last resort
+    headline_vars = set(HEADLINE_IDS) | {f"criminal_{r}" for r in spec.factors.family_relations}
     released = gate.proportions("factors_three_group", tab,
                                 estimate_cols=["pct", "ci_low", "ci_high", "p_value"],
-                                key_cols=keys, members=three_group_members(cohort, f, tab))
+                                key_cols=keys, members=three_group_members(cohort, f, tab),
+                                headline=tab["variable"].isin(headline_vars).tolist())
     blank_tests_of_suppressed(released)
 
     tables = ["factors_three_group"]

@@ -642,7 +642,8 @@ def recidivism_section(reg: "Registers", cohort: pd.DataFrame, gate: "Gate", spe
     gen = general_recidivism(fu_rel, list(rs.windows_years), groups=groups)
     gen = gate.proportions("recidivism_general", gen.drop(columns="at_risk"),
                            ["estimate", "ci_low", "ci_high"], key_cols=["group", "years"],
-                           members=window_members(fu_rel, gen))
+                           members=window_members(fu_rel, gen),
+                           headline=[True] * len(gen))  # R1-R4: curve points go first
     tables.append("recidivism_general")
     titles["recidivism_general"] = {
         "en": "Any new offence within 2, 5 and 7 years (Kaplan-Meier, 95% CI)",

@@ -205,10 +205,34 @@ def _solve_intercept(lp: np.ndarray, target: float) -> float:
     return (lo + hi) / 2
 
 
-def targets(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict, fam: Edges, first: np.ndarray,
-            skq23: np.ndarray, youth: np.ndarray, expected: float) -> dict:
-    """Choose target offenders by two routes; returns per-person route, index registration date
-    and p_target (the planted probability)."""
+def target_probability(lp: np.ndarray, intercept: float, expected: float
+                       ) -> tuple[np.ndarray, float, float]:
+    """Planted probabilities `scale * sigmoid(intercept + lp)` whose sum is `expected`.
+
+    The risk g = sigmoid(intercept + lp) is fixed by the parameters; only its scale follows the
+    population (thinning), so the offender profile is the same at every size. When even scale 1
+    gives too few offenders (a population far smaller than calibrated for), the intercept is raised
+    instead (the old mechanism: the profile then saturates). Returns (p, scale, intercept used).
+    """
+    g = _sigmoid(intercept + lp)
+    total = float(g.sum())
+    if expected <= 0 or len(lp) == 0:
+        return np.zeros(len(lp)), 0.0, intercept
+    if total >= expected:
+        return g * (expected / total), expected / total, intercept
+    a = _solve_intercept(lp, expected)
+    return _sigmoid(a + lp), 1.0, a
+
+
+TARGET_FEATURES = ("propensity", "male", "migration", "big4", "single_parent",
+                   "no_startkwalificatie", "youth_care", "criminal_family")
+
+
+def target_candidates(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict,
+                      fam: Edges, first: np.ndarray, skq23: np.ndarray, youth: np.ndarray
+                      ) -> dict[str, dict]:
+    """Per route ("early", "atypical"): every person's candidate index registration and offence
+    date, eligibility and the features of the target logit (`TARGET_FEATURES`)."""
     pt = P["targets"]
     cutoff = day(P["cutoff"])
     n = pop.n
@@ -232,20 +256,40 @@ def targets(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict, f
     atyp_age = np.maximum(rng.normal(pt["atypical_index_age_mean"], pt["atypical_index_age_sd"],
                                      n), 22)
     out = {}
-    total_p = np.zeros(n)
-    for route, age, key in ((ROUTE_EARLY, early_age, "early"), (ROUTE_ATYPICAL, atyp_age,
-                                                                  "atypical")):
+    for age, key in ((early_age, "early"), (atyp_age, "atypical")):
         reg = pop.birth + years(age)
         off = reg - rng.integers(0, P["cases"]["trafficking_registration_lag_days_max"], n)
         elig = ((reg >= p0) & (reg <= p1) & (off > pop.arrival + 30) & (off < exit_ - 30)
                 & (off >= pop.birth + years(12)))
-        crimfam = criminal_family_at(fam, first, off)
-        coef = pt[f"{key}_lp"]
-        lp = sum(coef[k] * v for k, v in feats.items()) + coef["criminal_family"] * crimfam
+        f = dict(feats, criminal_family=criminal_family_at(fam, first, off).astype(float))
+        out[key] = dict(reg=reg, off=off, eligible=elig, features=f)
+    return out
+
+
+def target_logit(P: dict, key: str, features: dict[str, np.ndarray]) -> np.ndarray:
+    """The linear predictor of the target logit of route `key` without its intercept."""
+    coef = P["targets"][f"{key}_lp"]
+    return sum(coef[k] * features[k] for k in TARGET_FEATURES)
+
+
+def targets(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict, fam: Edges, first: np.ndarray,
+            skq23: np.ndarray, youth: np.ndarray, expected: float) -> dict:
+    """Choose target offenders by two routes; returns per-person route, index registration date
+    and p_target (the planted probability)."""
+    pt = P["targets"]
+    n = pop.n
+    cand = target_candidates(rng, pop, ch, P, fam, first, skq23, youth)
+    out = {}
+    total_p = np.zeros(n)
+    for route, key in ((ROUTE_EARLY, "early"), (ROUTE_ATYPICAL, "atypical")):
+        c = cand[key]
+        elig = c["eligible"]
+        lp = target_logit(P, key, c["features"])
         share = pt["route_shares"]["early_starter" if route == ROUTE_EARLY else "atypical"]
-        c = _solve_intercept(lp[elig], expected * share)
-        p = np.where(elig, _sigmoid(c + lp), 0.0)
-        out[key] = dict(reg=reg, off=off, p=p, intercept=c)
+        pe, scale, icpt = target_probability(lp[elig], pt["intercepts"][key], expected * share)
+        p = np.zeros(n)
+        p[elig] = pe
+        out[key] = dict(reg=c["reg"], off=c["off"], p=p, intercept=icpt, scale=scale)
         total_p += p
     u = rng.random(n)
     pe, pa = out["early"]["p"], out["atypical"]["p"]
@@ -254,8 +298,8 @@ def targets(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict, f
     index_off = np.where(route == ROUTE_EARLY, out["early"]["off"], out["atypical"]["off"])
     return dict(route=route.astype(np.int8), index_reg=index_reg, index_off=index_off,
                 p_target=np.minimum(total_p, 1.0), p_early=pe,
-                intercepts={"early": out["early"]["intercept"],
-                            "atypical": out["atypical"]["intercept"]})
+                intercepts={k: out[k]["intercept"] for k in out},
+                scales={k: out[k]["scale"] for k in out})
 
 
 def target_careers(rng: np.random.Generator, pop: Population, P: dict, tg: dict) -> tuple[np.ndarray, Cases]:

@@ -128,7 +128,17 @@ def generate(out: str | Path, persons: int = 1_000_000, seed: int = 1, offenders
     meta = {"cutoff": P["cutoff"], "source": "crimcareer synthetic", "created": created,
             "persons": persons, "seed": seed}
     (reg_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if _saturated(stats):
+        print(f"synth: note: {offenders:,} offenders in {persons:,} persons is more than the "
+              "calibrated target risk gives (about 1 in 250 persons at most); the offender "
+              "profile is then less extreme than published (see docs/synthetic.md)",
+              file=sys.stderr)
     _write_params(truth_dir, P, stats, persons, seed, offenders, network_density)
+
+
+def _saturated(stats: dict) -> bool:
+    """True when some chunk needed scale 1 (the calibrated risk gave too few offenders)."""
+    return any(v >= 1.0 for c in stats["chunks"] for v in c["scales"].values())
 
 
 def _write_params(truth_dir: Path, P: dict, stats: dict, persons: int, seed: int,
@@ -146,6 +156,12 @@ def _write_params(truth_dir: Path, P: dict, stats: dict, persons: int, seed: int
     realised["group_shares_targets"] = {g: float(c / max(allt.sum(), 1))
                                         for g, c in zip(GROUPS, allt)}
     realised["intercepts"] = [c["intercepts"] for c in stats["chunks"]]
+    # thinning scale per chunk and route; 1.0 means saturated (intercept raised, profile shifts)
+    realised["target_scales"] = [c["scales"] for c in stats["chunks"]]
+    realised["target_profile_saturated"] = _saturated(stats)
+    nl = P["netherlands"]
+    realised["offender_sampling_factor"] = (offenders / max(persons, 1)) / (
+        nl["offenders"] / nl["persons"])
     from crimcareer.synth.params import log_rate_polynomials
 
     realised["group_log_rate_polynomials"] = log_rate_polynomials(P)
@@ -284,4 +300,5 @@ def _chunk(rng, P, n, expected, density, poff, coff, ci, writers, twriters, stat
         stats["target_group_counts"][name] += np.bincount(group[tg["route"] == r], minlength=5)
     stats["targets"] += int(is_target.sum())
     stats["cases"] += nc
-    return {"n_cases": nc, "intercepts": tg["intercepts"], "targets": int(is_target.sum())}
+    return {"n_cases": nc, "intercepts": tg["intercepts"], "scales": tg["scales"],
+            "targets": int(is_target.sum())}

@@ -31,8 +31,8 @@ DEFAULTS: dict = {
                                   0.01, 0.0, 0.0],
         "immigrant_founder_birth_weights": [0.02, 0.04, 0.06, 0.08, 0.10, 0.11, 0.11, 0.11,
                                             0.10, 0.09, 0.07, 0.06, 0.05],
-        "founder_origin_shares": {"NL": 0.69, "MA": 0.016, "TR": 0.016, "SR": 0.016, "AN": 0.008,
-                                  "other_western": 0.14, "other_non_western": 0.114},
+        "founder_origin_shares": {"NL": 0.71, "MA": 0.016, "TR": 0.016, "SR": 0.016, "AN": 0.008,
+                                  "other_western": 0.125, "other_non_western": 0.109},
         "immigrant_arrival_age": [18, 35],
         "partner_age_gap_mean": 2.0, "partner_age_gap_sd": 3.0,
         "first_union_age_women_mean": 26.0, "first_union_age_sd": 3.5,
@@ -100,6 +100,10 @@ DEFAULTS: dict = {
                      "violence": 2.0, "property": 4.0, "drugs": 6.0, "public_order": 4.5,
                      "traffic": 3.0, "weapons": 4.0, "fraud": 4.0, "other": 1.0},
     },
+    # the real scale: about 630 DSE offenders (2008-2017) among about 17 million registered
+    # persons; a synthetic population of N persons samples offenders at
+    # (offenders / N) / (630 / 17e6) times that rate (truth: realised.offender_sampling_factor)
+    "netherlands": {"persons": 17_000_000, "offenders": 630},
     "targets": {
         "route_shares": {"early_starter": 0.85, "atypical": 0.15},
         # candidate index age (registration of the index case): early starters a young mode
@@ -109,20 +113,24 @@ DEFAULTS: dict = {
         "early_index_old_mean": 38.0, "early_index_old_sd": 7.0,
         "atypical_index_age_mean": 40.0, "atypical_index_age_sd": 8.0,
         "period": ["2008-01-01", "2017-12-31"],
-        # logit of becoming a target (the intercept is solved per chunk so E[count] = offenders)
-        "early_lp": {"propensity": 1.0, "male": 3.4, "migration": 1.8, "big4": -0.1,
-                     "single_parent": 2.0, "no_startkwalificatie": 1.1,
-                     "criminal_family": 1.8, "youth_care": 0.6},
-        "atypical_lp": {"propensity": 0.3, "male": 0.2, "migration": 1.5, "big4": 0.0,
-                        "single_parent": 1.2, "no_startkwalificatie": 1.2,
-                        "criminal_family": 2.0, "youth_care": 0.3},
+        # risk of becoming a target, per route: g = sigmoid(intercept + lp) with these fixed
+        # coefficients; the planted probability is scale x g, the scale solved per chunk so that
+        # E[count] = offenders (thinning: the profile is the same at every size; see
+        # docs/synthetic.md). Calibrated with benchmarks/calibrate_targets.py (scale 0.8 at 200k).
+        "early_lp": {"propensity": 0.87, "male": 4.95, "migration": 3.06, "big4": -0.33,
+                     "single_parent": 3.27, "no_startkwalificatie": 2.04,
+                     "criminal_family": 2.09, "youth_care": 2.26},
+        "atypical_lp": {"propensity": 0.98, "male": 0.2, "migration": 2.18, "big4": 0.0,
+                        "single_parent": 1.54, "no_startkwalificatie": 1.78,
+                        "criminal_family": 1.95, "youth_care": 1.12},
+        "intercepts": {"early": -14.01, "atypical": -10.52},
         # trajectory groups among target offenders, per route
         "early_group_shares": {"low_rate": 0.25, "early_peak": 0.30, "late_peak": 0.20,
                                "high_rate": 0.25},
         "atypical_group_shares": {"low_rate": 0.85, "late_peak": 0.15},
         "rate_multiplier": 1.6,                   # target careers: group curve x this
         "group_rate_multipliers": {"low_rate": 0.36},  # and x this per group (default 1)
-        "post_index_multiplier": 0.4,              # general offending in the first years after
+        "post_index_multiplier": 0.28,             # general offending in the first years after
         "post_index_years": 3.0,                   # the index case: curve x this, for these years
         "post_index_floor_rate": 0.0,              # added yearly rate after the index case
         "desistance_prob": 0.0,                    # no general offending after the index case
@@ -143,7 +151,7 @@ DEFAULTS: dict = {
         # cumulative population shares of the highest level (ordered)
         "level_order": ["primary", "vmbo", "mbo1", "mbo2", "mbo3", "mbo4", "havo", "vwo",
                         "hbo", "wo"],
-        "level_cum_shares": [0.02, 0.06, 0.075, 0.22, 0.35, 0.52, 0.60, 0.66, 0.86, 1.0],
+        "level_cum_shares": [0.02, 0.07, 0.085, 0.22, 0.35, 0.52, 0.60, 0.66, 0.86, 1.0],
         "delay_base": 0.25, "delay_propensity": 0.45,
     },
     "youth_care": {
