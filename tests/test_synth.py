@@ -146,7 +146,7 @@ def test_target_group_and_decoys(tables, truth):
     dse = set(c.person_id[dse_case])
     targets = set(truth.person_id[truth.is_target])
     assert dse == targets                               # decoys never make a target
-    assert 40 < len(targets) < 130                      # offenders=80 (Poisson-like spread)
+    assert 79 <= len(targets) <= 81                     # offenders=80, systematic sampling
     traf = c[c.offence_category.isin(contract.TRAFFICKING_CATEGORIES)]
     decoy = traf[~traf.person_id.isin(targets)]
     assert {"acquittal", "dismissal_technical"} <= set(decoy.outcome)
@@ -209,7 +209,7 @@ def test_offenders_scale_with_population_not_size(tmp_path):
         counts.append(int(t.is_target.sum()))
         r = pd.read_parquet(tmp_path / str(n) / "registers" / "relations.parquet")
         assert set(r.layer) == {"family"}           # density 0: no network layers
-    assert all(35 < k < 90 for k in counts), counts
+    assert all(59 <= k <= 61 for k in counts), counts   # systematic sampling: 60 +- 1
 
 
 def test_date_helpers_match_python():
@@ -277,3 +277,29 @@ def test_offender_profile_follows_risk_not_count(tmp_path):
     assert np.allclose(b[a > 0] / a[a > 0], 2.0, rtol=1e-9)
     assert not t[30][1]["target_profile_saturated"] and t[400][1]["target_profile_saturated"]
     assert t[60][1]["offender_sampling_factor"] == pytest.approx((60 / 20_000) / (630 / 17e6))
+
+
+def test_systematic_sample_draws_each_person_with_its_probability():
+    """Systematic PPS: inclusion frequencies match p (against the binomial error), the count is
+    the floor or ceiling of sum(p), and along the order every prefix count is within one of its
+    expectation (the balance that independent draws lack)."""
+    from crimcareer.synth.careers import systematic_sample
+
+    rng = np.random.default_rng(11)
+    p = rng.uniform(0, 0.3, 300)
+    p[:5] = [0.0, 1.0, 0.999, 0.5, 1e-6]
+    order = rng.permutation(len(p))
+    reps = 20_000
+    freq = np.zeros(len(p))
+    total = p.sum()
+    for _ in range(reps):
+        s = systematic_sample(p, order, rng)
+        k = s.sum()
+        assert np.floor(total) <= k <= np.ceil(total)
+        prefix = np.cumsum(s[order]) - np.cumsum(p[order])
+        assert np.abs(prefix).max() < 1 + 1e-9
+        freq += s
+    freq /= reps
+    se = np.sqrt(p * (1 - p) / reps) + 1e-9
+    assert np.abs(freq - p).max() / 1 < 0.02 and (np.abs(freq - p) / se).max() < 5
+    assert freq[0] == 0 and freq[1] == 1
