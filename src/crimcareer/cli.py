@@ -187,7 +187,10 @@ def synth(
     persons: int = typer.Option(1_000_000, "--persons", "-n", min=100, help="Number of persons."),
     seed: int = typer.Option(1, "--seed", help="Random seed: same N and seed, same bytes."),
     offenders: int = typer.Option(
-        630, "--offenders", min=0, help="Target number of domestic sexual exploitation offenders."
+        630, "--offenders", min=0,
+        help="Expected number of domestic sexual exploitation offenders. Their profile is the "
+             "same at any population size up to 1 offender per 250 persons; beyond that it "
+             "saturates (docs/synthetic.md)."
     ),
     network_density: float = typer.Option(
         1.0, "--network-density", min=0.0, help="Scale of the non-family network layers (0: none)."
