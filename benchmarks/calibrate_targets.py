@@ -70,30 +70,29 @@ def candidates(persons: int, seed: int, P: dict) -> dict[str, dict[str, np.ndarr
     return {k: {f: np.concatenate([c[f] for c in got[k]]) for f in got[k][0]} for k in KEYS}
 
 
-def profile(cand: dict, P: dict, persons: int, offenders: float = 630) -> dict[str, float]:
-    """Expected DSE figures at any size >= the calibrated minimum (thinning keeps the profile)."""
+def profile(cand: dict, P: dict, offenders: float = 630) -> dict[str, float]:
+    """Expected DSE figures when the candidates hold `offenders` in expectation (the same at every
+    size down to the calibrated minimum: thinning keeps the profile)."""
     pt = P["targets"]
     num: dict[str, float] = {}
-    den = 0.0
+    res: dict[str, float] = {}
+    den = skq_den = skq_num = 0.0
     for k in KEYS:
         c = cand[k]
         lp = cr.target_logit(P, k, c)
-        p, scale, _ = cr.target_probability(lp, pt["intercepts"][k],
-                                            offenders * pt["route_shares"][SHARE[k]])
-        num.setdefault("_w_skq", 0.0)
+        p, res[f"scale_{k}"], _ = cr.target_probability(
+            lp, pt["intercepts"][k], offenders * pt["route_shares"][SHARE[k]])
         den += p.sum()
         for f, col in (("B7", c["male"]), ("B10", c["migration"]), ("B11", c["big4"]),
                        ("B13", c["single_parent"]), ("B5", c["criminal_family"]),
                        ("B3", (c["age"] < 25).astype(float)), ("B8", c["age"]),
                        ("B9", ((c["age"] >= 18) & (c["age"] < 25)).astype(float))):
             num[f] = num.get(f, 0.0) + float((p * col).sum())
-        obs = c["skq_observable"]
-        num["_w_skq"] += float((p * obs).sum())
-        num["B6"] = num.get("B6", 0.0) + float((p * obs * (1 - c["no_startkwalificatie"])).sum())
-        num[f"scale_{k}"] = scale
-    res = {f: v / den for f, v in num.items() if f in PUBLISHED}
-    res["B6"] = num["B6"] / num["_w_skq"]
-    res.update({f"scale_{k}": num[f"scale_{k}"] for k in KEYS})
+        obs = c["skq_observable"]  # B6 counts persons who turned 23 by the cut-off only
+        skq_den += float((p * obs).sum())
+        skq_num += float((p * obs * (1 - c["no_startkwalificatie"])).sum())
+    res.update({f: v / den for f, v in num.items()})
+    res["B6"] = skq_num / skq_den
     return res
 
 
@@ -115,11 +114,11 @@ def fit(cand: dict, P: dict, persons: int, min_persons: int, min_scale: float) -
         for k in KEYS:
             lp = cr.target_logit(Q, k, cand[k])
             want = 630 * pt["route_shares"][SHARE[k]] * persons / min_persons / min_scale
-            Q["targets"]["intercepts"][k] = cr._solve_intercept(lp, want)
+            Q["targets"]["intercepts"][k] = cr.solve_intercept(lp, want)
         return Q
 
     def loss(x: np.ndarray) -> float:
-        r = profile(cand, with_x(x), persons)
+        r = profile(cand, with_x(x))
         err = sum(((r[f] - v) / TOL.get(f, 0.05)) ** 2 for f, v in PUBLISHED.items())
         return err + 0.05 * float(((x - x0) ** 2).sum())
 
@@ -145,12 +144,12 @@ def main() -> None:
     show = lambda r: " ".join(f"{f} {r[f]:.3f}" for f in (*PUBLISHED, "scale_early",  # noqa: E731
                                                            "scale_atypical"))
     print("published  ", " ".join(f"{f} {v:.3f}" for f, v in PUBLISHED.items()))
-    print("params      ", show(profile(cand, P, a.persons)))
+    print("params      ", show(profile(cand, P)))
     if a.fit:
         Q = fit(cand, P, a.persons, a.min_persons, a.min_scale)
-        print("fitted      ", show(profile(cand, Q, a.persons)))
+        print("fitted      ", show(profile(cand, Q)))
         for n in (a.min_persons, 1_000_000, 18_000_000):
-            print(f"  at {n:>10,}:", show(profile(cand, Q, a.persons, 630 * a.persons / n)))
+            print(f"  at {n:>10,}:", show(profile(cand, Q, 630 * a.persons / n)))
         print(json.dumps({k: Q["targets"][k] for k in ("early_lp", "atypical_lp", "intercepts")},
                          indent=1))
 

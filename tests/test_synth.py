@@ -301,5 +301,5 @@ def test_systematic_sample_draws_each_person_with_its_probability():
         freq += s
     freq /= reps
     se = np.sqrt(p * (1 - p) / reps) + 1e-9
-    assert np.abs(freq - p).max() / 1 < 0.02 and (np.abs(freq - p) / se).max() < 5
+    assert np.abs(freq - p).max() < 0.02 and (np.abs(freq - p) / se).max() < 5
     assert freq[0] == 0 and freq[1] == 1

@@ -191,7 +191,7 @@ def criminal_family_at(fam: Edges, first: np.ndarray, at: np.ndarray) -> np.ndar
     return out
 
 
-def _solve_intercept(lp: np.ndarray, target: float) -> float:
+def solve_intercept(lp: np.ndarray, target: float) -> float:
     """Intercept c with sum(sigmoid(c + lp)) = target (bisection; the sum is monotone in c)."""
     if len(lp) == 0 or target <= 0:
         return -50.0
@@ -220,7 +220,7 @@ def target_probability(lp: np.ndarray, intercept: float, expected: float
         return np.zeros(len(lp)), 0.0, intercept
     if total >= expected:
         return g * (expected / total), expected / total, intercept
-    a = _solve_intercept(lp, expected)
+    a = solve_intercept(lp, expected)
     return _sigmoid(a + lp), 1.0, a
 
 
@@ -328,7 +328,7 @@ def targets(rng: np.random.Generator, pop: Population, ch: Childhood, P: dict, f
     index_reg = np.where(route == ROUTE_EARLY, out["early"]["reg"], out["atypical"]["reg"])
     index_off = np.where(route == ROUTE_EARLY, out["early"]["off"], out["atypical"]["off"])
     return dict(route=route.astype(np.int8), index_reg=index_reg, index_off=index_off,
-                p_target=np.minimum(total_p, 1.0), p_early=pe,
+                p_target=p_any, p_early=pe,
                 intercepts={k: out[k]["intercept"] for k in out},
                 scales={k: out[k]["scale"] for k in out})
 
