@@ -295,3 +295,40 @@ def test_frailty_mixture_recovers_shares_where_poisson_does_not():
     assert p4.bic_ > p3.bic_
     f4 = GroupTrajectoryModel(4, model="frailty", starts=1, seed=0, tol=1e-6).fit(Y, AGES)
     assert f4.bic_ < fr.bic_
+
+
+@pytest.mark.parametrize("model", ["poisson", "frailty"])
+def test_batched_replicates_equal_one_refit_at_a_time(model):
+    """The bootstrap refits all replicates as one array (``_gbtm_batch``); each must be the
+    warm-started fit of its own weights, done one at a time by the estimator itself. Some
+    replicates stop early (converged), some at max_iter: both paths are covered."""
+    from crimcareer.estimators._gbtm_batch import em_shares
+
+    rng = np.random.default_rng(11)
+    n = 300
+    g = rng.choice(3, n, p=TRUE_SHARES)
+    u = rng.gamma(3.0, 1 / 3.0, n) if model == "frailty" else np.ones(n)
+    Y = rng.poisson(np.exp(X @ TRUE_COEF.T)[:, g].T * u[:, None]).astype(float)
+    Y[rng.random(Y.shape) < 0.1] = np.nan
+    m = GroupTrajectoryModel(3, model=model, starts=2, seed=0).fit(Y, AGES)
+    W = np.stack([rng.multinomial(n, np.full(n, 1 / n)).astype(float) for _ in range(9)])
+
+    def one_at_a_time(max_iter):
+        fits = []
+        for w in W:
+            r = GroupTrajectoryModel(3, model=model, starts=1, max_iter=max_iter, tol=1e-7,
+                                     age_center=m.age_center_, age_scale=m.age_scale_)
+            fits.append(r.fit(Y, m.ages_, weights=w, init=m))
+        return fits
+
+    iters = sorted(r.n_iter_ for r in one_at_a_time(200))
+    cap = iters[len(iters) // 2]  # some replicates stop early (converged), some run out
+    assert iters[0] < cap <= iters[-1]
+    one = [r.shares_ for r in one_at_a_time(cap)]
+    d = m._data(Y, None, None)
+    got = em_shares(d, m._design(m.ages_), W, m.shares_, m.coef_, m.frailty_shape_, model,
+                    cap, 1e-7)
+    # the same operations in the same order: equal to the last bit here; a tolerance far
+    # below any convergence effect in case another BLAS orders a product differently
+    np.testing.assert_allclose(got, np.array(one), rtol=0, atol=1e-12)
+    assert not np.allclose(got, m.shares_)  # the replicates did move

@@ -37,7 +37,8 @@ from crimcareer.engine import Engine, add_years, age_in_years, days_between
 from crimcareer.labels import TRAJECTORIES, both
 from crimcareer.report.figures import save_chart
 from crimcareer.report.section import Figure, Section
-from crimcareer.estimators.gbtm import GroupTrajectoryModel, bootstrap_shares, select_groups
+from crimcareer.estimators.gbtm import (GroupTrajectoryModel, bootstrap_shares, select_groups,
+                                        start_workers)
 from crimcareer.study.spec import StudySpec
 
 try:  # written in parallel by another engineer; same definition as below
@@ -249,16 +250,15 @@ def fit_trajectories(data: CountMatrix, spec: StudySpec, group: str, *, n_boot: 
     """Select and fit the trajectory model for one cohort group; labels, shares with bootstrap CIs."""
     ts = spec.trajectories
     seed = spec.study.seed if seed is None else seed
-    # selection stays in one process: measured at 1M, starting two worker processes costs what
-    # the parallel fits save (the 6-group fit alone is most of it)
+    # the numbers of groups and the bootstrap replicates in two worker processes where two
+    # cores are free (the same result as one; the workers are started once per run)
+    jobs = min(2, os.cpu_count() or 1)
     table, model = select_groups(
         data.Y, data.ages, data.exposure, max_groups=ts.max_groups, starts=ts.starts, seed=seed,
-        degree=ts.degree, model=ts.model, groups=ts.groups,
+        degree=ts.degree, model=ts.model, groups=ts.groups, n_jobs=jobs,
     )
     label_ages = labelling_ages(data)
     labels = label_groups(model, label_ages)
-    # the 200 replicates in two processes where two cores are free (the same result as one)
-    jobs = min(2, os.cpu_count() or 1)
     boot = bootstrap_shares(model, data.Y, data.exposure, n_boot=n_boot, seed=seed, n_jobs=jobs)
     assign = model.predict()
     counts = np.bincount(assign, minlength=model.n_groups)
@@ -305,6 +305,7 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     out_dir = Path(out_dir)
     target = spec.target.label
     groups = [g for g in (target, "CC") if (cohort["group"] == g).any()]
+    start_workers(min(2, os.cpu_count() or 1))  # they import while the engine counts the cases
     cols = [c for c in ("person_id", "group", "birth_date", "index_case_id")
             if c in cohort.columns]
     ctab = engine.from_pandas(cohort[cols].copy())
