@@ -287,7 +287,7 @@ class Gate:
         self._rows: dict[str, dict[str, Any]] = {}  # output -> ledger key -> frame index
         self._blank_cols: dict[str, list[str]] = {}
         self._scalars: dict[str, float | None] = {}
-        self._finalised_state: tuple[int, int, int, int] | None = None
+        self._finalised_state: tuple[int, ...] | None = None
         # membership: who stands behind every count, sum and curve point (never written out)
         self.persons = PersonIndex()
         self._members: dict[Ref, np.ndarray] = {}
@@ -887,34 +887,43 @@ class Gate:
         return dict(self._scalars)
 
     def finalise(self) -> list[Failure]:
-        """Audit every withheld cell across the whole ledger and withhold more where needed;
-        returns the failures found before fixing (empty: nothing had to change). A second call
-        with nothing released, declared or withheld since is free."""
+        """Audit every withheld cell across the whole ledger and withhold more where needed,
+        until a round changes nothing; returns the ledger failures found before fixing (empty:
+        nothing had to change). A second call with nothing released, declared or withheld
+        since is free (the run's final audit, then ``write``: the whole audit once, not twice)."""
         self.ledger.activate_pending()
         self._current = ""  # every output has been handed out: all cells cost alike
-        self._secure_members("ledger")
-        state = self._ledger_state()
-        if state == self._finalised_state:
-            return []
-        fails = self.ledger.failures(self.rules.protection)
-        if not fails:
-            self._finalised_state = state
-            return fails
-        self._secure([f.ref for f in fails], "ledger")
-        left = self.ledger.failures(self.rules.protection,
-                                    self.ledger.component([f.ref for f in fails]))
-        if left:  # cannot happen unless the LP is inconsistent: refuse the outputs involved
-            for f in left:
-                for r in self.ledger.component([f.ref]):
-                    if not self.ledger.cells[r].suppressed:
-                        self._withhold(r, f"refused: {ref_str(f.ref)} not protectable", "ledger")
-        self._finalised_state = self._ledger_state()
-        return fails
+        found: list[Failure] | None = None
+        for _ in range(100):
+            before = self._release_state()
+            if before == self._finalised_state:
+                return found or []
+            self._secure_members("ledger")
+            fails = self.ledger.failures(self.rules.protection)
+            found = fails if found is None else found
+            if fails:
+                self._secure([f.ref for f in fails], "ledger")
+                left = self.ledger.failures(self.rules.protection,
+                                            self.ledger.component([f.ref for f in fails]))
+                if left:  # cannot happen unless the LP is inconsistent: refuse those outputs
+                    for f in left:
+                        for r in self.ledger.component([f.ref]):
+                            if not self.ledger.cells[r].suppressed:
+                                self._withhold(r, f"refused: {ref_str(f.ref)} not protectable",
+                                               "ledger")
+            if self._release_state() == before:  # settled: both audits pass as it stands
+                self._finalised_state = before
+        raise RuntimeError("disclosure audit: the final rounds did not settle")
 
-    def _ledger_state(self) -> tuple[int, int, int, int]:
+    def _release_state(self) -> tuple[int, ...]:
+        """Changes whenever anything is released, declared or withheld."""
         led = self.ledger
         return (len(led.cells), len(led.relations), len(led.pending),
-                sum(c.suppressed for c in led.cells.values()))
+                sum(c.suppressed for c in led.cells.values()), len(self._members),
+                len(self._sums), sum(bool(c.released) for c in self._sums.values()),
+                len(self._curve_cells),
+                sum(bool(c["released"]) for c in self._curve_cells.values()),
+                len(self._bound), len(self._structural))
 
     def write(self, out: str | Path) -> None:
         """Write tables/*.csv for every released table and disclosure.json for all outputs."""
