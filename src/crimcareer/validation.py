@@ -265,69 +265,6 @@ def prepare_folder(
         return out, []
 
 
-def in_place_parquet(folder: str | os.PathLike) -> bool:
-    """True when every table file of a folder is parquet with every contract column of its
-    canonical type, so a study can read the files as they are (the footers only are read)."""
-    files = table_files(Path(folder))
-    if not files or any(p.suffix != ".parquet" for p in files.values()):
-        return False
-    con = duckdb.connect()
-    try:
-        for name, path in files.items():
-            types = {r[0]: r[1] for r in
-                     con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(path)})").fetchall()}
-            for col in contract.TABLES[name].columns:
-                if _base_type(types.get(col.name, "")) != _CANONICAL[col.type]:
-                    return False
-    except duckdb.Error:
-        return False
-    finally:
-        con.close()
-    return True
-
-
-class ValidationAlongside:
-    """The full strict validation of an in-place parquet folder, run in a thread with its own
-    DuckDB while the study reads the same files; :meth:`wait` raises what
-    :func:`prepare_folder` would have raised (ContractError, ContractReadError) and returns
-    the validation's own wall time. The study's outputs stay in their staging folder until
-    then, so invalid registers still release nothing."""
-
-    def __init__(self, folder: str | os.PathLike, temp_dir: str | os.PathLike | None = None
-                 ) -> None:
-        import threading
-
-        self.folder = Path(folder)
-        self._temp_dir = temp_dir
-        self._error: BaseException | None = None
-        self.seconds: float | None = None
-        self._thread = threading.Thread(target=self._validate, name="validation", daemon=True)
-        self._thread.start()
-
-    def _validate(self) -> None:
-        import time
-
-        from crimcareer.engine import Engine
-
-        t0 = time.perf_counter()
-        try:
-            with Engine("duckdb", temp_dir=self._temp_dir) as eng, _Checker(self.folder, eng) as ch:
-                report = ch.report()
-            if report.violations:
-                self._error = ContractError(_error_message(self.folder, report.violations),
-                                            report.violations)
-        except BaseException as e:  # noqa: BLE001 - handed to the caller by wait()
-            self._error = e
-        self.seconds = time.perf_counter() - t0
-
-    def wait(self) -> float:
-        """Block until the validation is done; raise its error, else its wall time (s)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return float(self.seconds or 0.0)
-
-
 # ------------------------------------------------------------------------------------------------
 # internals
 # ------------------------------------------------------------------------------------------------

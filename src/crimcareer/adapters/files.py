@@ -18,8 +18,7 @@ from crimcareer import contract
 from crimcareer.certificate import trusted_certificate
 from crimcareer.engine import Engine
 from crimcareer.tablefiles import csv_as_text, diagnose_csv, read_cutoff, table_files
-from crimcareer.validation import (ContractReadError, ValidationAlongside, in_place_parquet,
-                                   prepare_folder)
+from crimcareer.validation import ContractReadError, prepare_folder
 
 __all__ = ["Registers", "describe_folder", "inspect_folder", "load_registers", "read_cutoff",
            "table_files"]
@@ -34,8 +33,6 @@ class Registers:
     folder: Path | None = None
     repair_log: list = field(default_factory=list)
     validation: str = "full"  # or "certificate": `crimcareer validate` vouched for the files
-    # the full validation still running beside the study (``wait()`` before releasing anything)
-    pending: ValidationAlongside | None = field(default=None, repr=False)
 
     def has(self, name: str) -> bool:
         return name in self.tables
@@ -50,26 +47,17 @@ class Registers:
 
 
 def load_registers(folder: str | Path, engine: Engine, mode: str = "strict",
-                   trust_certificate: bool = True, alongside: bool = False,
-                   temp_dir: str | Path | None = None) -> Registers:
+                   trust_certificate: bool = True) -> Registers:
     """Open every contract table of a folder in the engine (validated first).
 
     mode="strict" refuses a folder that breaks the contract (ContractError naming table, column,
     rule and count); mode="repair" drops offending rows and keeps the repair log. In strict
     mode a matching certificate of `crimcareer validate` replaces the validation
-    (``trust_certificate=False`` validates anyway). ``alongside``: a strict validation of
-    parquet files that are read in place runs in a thread beside the caller's work instead of
-    before it (``Registers.pending``; the caller must ``wait()`` before releasing anything).
+    (``trust_certificate=False`` validates anyway).
     """
     folder = Path(folder)
     certified = (mode == "strict" and trust_certificate
                  and trusted_certificate(folder) is not None)
-    if not certified and mode == "strict" and alongside and in_place_parquet(folder):
-        pending = ValidationAlongside(folder, temp_dir=temp_dir)
-        tables = {name: engine.read_parquet(path, name=name)
-                  for name, path in table_files(folder).items()}
-        return Registers(tables=tables, cutoff=read_cutoff(folder) or dt.date.today(),
-                         folder=folder, validation="full", pending=pending)
     parquet_folder, repair_log = (folder, []) if certified else prepare_folder(
         folder, mode=mode, work_dir=Path(engine._tmp.name), engine=engine)
     tables = {

@@ -9,7 +9,6 @@ import hashlib
 import json
 import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -75,41 +74,22 @@ def run_study(
     (out / "internal" / "README.txt").write_text(INTERNAL_README)
     started = dt.datetime.now(dt.timezone.utc)
 
-    validation_seconds = None
-    # the inputs' hashes for manifest.json in a thread (hashlib releases the GIL): 3.9 GB of
-    # parquet at national size is several seconds of one core
-    hashing = ThreadPoolExecutor(1, thread_name_prefix="hashes")
-    hashes = hashing.submit(input_hashes, data)
-    hashing.shutdown(wait=False)
     with Engine(engine, memory_limit=memory_limit, temp_dir=temp_dir) as eng, _Steps(progress) as steps:
-        # Strict mode on parquet read in place, without a --memory-limit to share: the full
-        # validation runs in its own DuckDB beside the study (the study is mostly one core of
-        # Python while the validation is engine work) and is waited for before anything is
-        # written; with a limit, validation comes first so the limit holds for one engine.
         reg = steps.do("read and validate registers", lambda: load_registers(
-            data, eng, mode=mode, trust_certificate=not revalidate,
-            alongside=memory_limit is None, temp_dir=temp_dir))
+            data, eng, mode=mode, trust_certificate=not revalidate))
         gate = Gate(Rules.from_spec(spec.disclosure))
         sections: list[Section] = []
         ctx = _Context(spec, reg, eng, gate, out, Path(truth_dir) if truth_dir else None)
         written: list[set] = []  # per section: the cells withheld when it was written
-        try:
-            for label, step in STEPS:
-                result = steps.do(label, lambda step=step: step(ctx))
-                sections.extend(result)
-                written += [gate.withheld_cells()] * len(result)
-            if reg.repair_log:
-                sections.append(_quality_section(reg, gate))
-                written.append(gate.withheld_cells())
-            _declare_matching(gate, spec, ctx.cohort)
-            steps.do("final disclosure audit", gate.finalise)
-        except Exception:
-            if reg.pending is not None:  # invalid registers: their message, not the study's
-                reg.pending.wait()
-            raise
-        if reg.pending is not None:
-            steps.do("validation (ran alongside, waited for)", reg.pending.wait)
-            validation_seconds = reg.pending.seconds
+        for label, step in STEPS:
+            result = steps.do(label, lambda step=step: step(ctx))
+            sections.extend(result)
+            written += [gate.withheld_cells()] * len(result)
+        if reg.repair_log:
+            sections.append(_quality_section(reg, gate))
+            written.append(gate.withheld_cells())
+        _declare_matching(gate, spec, ctx.cohort)
+        steps.do("final disclosure audit", gate.finalise)
         _withdraw_stale_prose(sections, gate, written, out)
         steps.do("write outputs", lambda: (gate.write(out), write_workbook(gate, out)))
         _drop_untraceable_numbers(sections, gate)
@@ -122,10 +102,8 @@ def run_study(
               for g in [spec.target.label, *spec.controls.groups]}
     results = headline_results(sections, groups)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    write_manifest(out, spec, data, hashes.result(), engine=engine, started=started, lang=lang, mode=mode,
-                   validation=reg.validation if reg.pending is None else "full, alongside the study",
-                   **({} if validation_seconds is None
-                      else {"validation_seconds": round(validation_seconds, 2)}),
+    write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode,
+                   validation=reg.validation,
                    disclosure_audit_seconds=round(gate.audit_seconds, 2),
                    step_seconds=steps.seconds)
     title_key = "title_en" if lang == "en" else "title_nl"
@@ -389,22 +367,14 @@ def write_workbook(gate: Gate, out: Path) -> Path:
     return path
 
 
-def input_hashes(data: Path) -> dict:
-    """Per input file of a register folder: its name, SHA-256 and size (for manifest.json)."""
+def write_manifest(out: Path, spec: StudySpec, data: Path, **run_info: object) -> None:
+    """OUT/manifest.json: input file hashes, the spec, package versions, seed and run settings."""
     files = {}
     for name, path in sorted(table_files(data).items()):
         files[name] = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
     meta = data / "meta.json"
     if meta.exists():
         files["meta.json"] = {"file": "meta.json", "sha256": _sha256(meta)}
-    return files
-
-
-def write_manifest(out: Path, spec: StudySpec, data: Path, files: dict | None = None,
-                   **run_info: object) -> None:
-    """OUT/manifest.json: input file hashes (``files``, else computed now), the spec, package
-    versions, seed and run settings."""
-    files = input_hashes(data) if files is None else files
     versions = {}
     for pkg in ("crimcareer", "duckdb", "ibis-framework", "pandas", "numpy", "statsmodels",
                 "lifelines", "scikit-learn", "scipy", "pyspark", "great_tables", "altair"):
