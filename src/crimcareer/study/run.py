@@ -9,6 +9,7 @@ import hashlib
 import json
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -74,6 +75,11 @@ def run_study(
     (out / "internal" / "README.txt").write_text(INTERNAL_README)
     started = dt.datetime.now(dt.timezone.utc)
 
+    # the inputs' hashes for manifest.json in a thread (hashlib releases the GIL while it
+    # hashes): 3.9 GB of parquet at national size is several seconds of one core
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="hashes")
+    hashes = hashing.submit(input_hashes, data)
+    hashing.shutdown(wait=False)
     with Engine(engine, memory_limit=memory_limit, temp_dir=temp_dir) as eng, _Steps(progress) as steps:
         reg = steps.do("read and validate registers", lambda: load_registers(
             data, eng, mode=mode, trust_certificate=not revalidate))
@@ -102,7 +108,7 @@ def run_study(
               for g in [spec.target.label, *spec.controls.groups]}
     results = headline_results(sections, groups)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    write_manifest(out, spec, data, engine=engine, started=started, lang=lang, mode=mode,
+    write_manifest(out, spec, data, hashes.result(), engine=engine, started=started, lang=lang, mode=mode,
                    validation=reg.validation,
                    disclosure_audit_seconds=round(gate.audit_seconds, 2),
                    step_seconds=steps.seconds)
@@ -367,14 +373,22 @@ def write_workbook(gate: Gate, out: Path) -> Path:
     return path
 
 
-def write_manifest(out: Path, spec: StudySpec, data: Path, **run_info: object) -> None:
-    """OUT/manifest.json: input file hashes, the spec, package versions, seed and run settings."""
+def input_hashes(data: Path) -> dict:
+    """Per input file of a register folder: its name, SHA-256 and size (for manifest.json)."""
     files = {}
     for name, path in sorted(table_files(data).items()):
         files[name] = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
     meta = data / "meta.json"
     if meta.exists():
         files["meta.json"] = {"file": "meta.json", "sha256": _sha256(meta)}
+    return files
+
+
+def write_manifest(out: Path, spec: StudySpec, data: Path, files: dict | None = None,
+                   **run_info: object) -> None:
+    """OUT/manifest.json: input file hashes (``files``, else computed now), the spec, package
+    versions, seed and run settings."""
+    files = input_hashes(data) if files is None else files
     versions = {}
     for pkg in ("crimcareer", "duckdb", "ibis-framework", "pandas", "numpy", "statsmodels",
                 "lifelines", "scikit-learn", "scipy", "pyspark", "great_tables", "altair"):
