@@ -64,8 +64,16 @@ def trigamma(x: np.ndarray) -> np.ndarray:
 
 
 def _frailty_terms(base, lam, tot: Totals, a):
-    ytot = tot.y
-    return (base + a * np.log(a) - gammaln(a) + tot.of(gammaln, a) - (a + ytot) * np.log(a + lam))
+    """base + a log a - lgamma(a) + lgamma(a + y) - (a + y) log(a + lam), in that order (as
+    gbtm._frailty_terms), with the full-size temporaries updated in place."""
+    out = base + a * np.log(a)
+    out -= gammaln(a)
+    out += tot.of(gammaln, a)
+    t = a + lam
+    np.log(t, out=t)
+    t *= a + tot.y
+    out -= t
+    return out
 
 
 def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: np.ndarray,
@@ -181,7 +189,9 @@ def frailty_shapes(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: np.ndarray, 
     base = MY @ eta + d["const"][None, :, None] + logpi[:, None, :]
 
     def value(idx: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        L = _frailty_terms(base[idx], lam[idx], tot, a[:, None, None])
+        every = len(idx) == len(base)  # idx is then 0..runs-1: no copies
+        L = _frailty_terms(base if every else base[idx], lam if every else lam[idx], tot,
+                           a[:, None, None])
         lse = _lse(L)
         return (W[idx] * lse[..., 0]).sum(axis=1), np.exp(L - lse)
 
@@ -193,13 +203,22 @@ def frailty_shapes(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: np.ndarray, 
         a = np.exp(theta[live])[:, None, None]
         lm = lam[live]
         alm = a + lm
-        g = (np.log(a) + 1 - digamma(a) + tot.of(digamma, a) - np.log(alm)
-             - (a + ytot) / alm)
-        h = (1 / a - polygamma(1, a) + tot.of(trigamma, a) - 1 / alm
-             - (lm - ytot) / alm ** 2)
+        # g = log a + 1 - digamma(a) + digamma(a + y) - log(a + lam) - (a + y) / (a + lam) and
+        # h = 1/a - trigamma(a) + trigamma(a + y) - 1/(a + lam) - (lam - y) / (a + lam)^2, in
+        # gbtm's order, the full-size temporaries in place
+        g = np.log(alm)
+        np.subtract(np.log(a) + 1 - digamma(a) + tot.of(digamma, a), g, out=g)
+        g -= (a + ytot) / alm
+        h = np.divide(1.0, alm)
+        np.subtract(1 / a - polygamma(1, a) + tot.of(trigamma, a), h, out=h)
+        q = lm - ytot
+        q /= np.square(alm)
+        h -= q
         rl = r[live]
         gi = _ksum(rl * g)
-        hi_ = _ksum(rl * (h + g * g)) - gi**2
+        h += g * g
+        h *= rl
+        hi_ = _ksum(h) - gi**2
         a1 = a[:, 0, 0]
         G = (W[live] * gi).sum(axis=1) * a1  # d/d log a
         H = (W[live] * hi_).sum(axis=1) * a1 * a1 + G
