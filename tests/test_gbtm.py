@@ -219,7 +219,14 @@ def test_two_processes_really_start():
 
     from crimcareer.estimators.gbtm import _in_processes
 
-    assert os.getpid() not in _in_processes(os.getpid, [(), ()], 2)
+    from crimcareer.estimators.gbtm import stop_workers
+
+    first = set(_in_processes(os.getpid, [(), ()], 2))
+    assert os.getpid() not in first
+    assert first & set(_in_processes(os.getpid, [(), ()] * 4, 2))  # the same workers, reused
+    stop_workers()
+    again = set(_in_processes(os.getpid, [(), ()], 2))  # started anew when needed
+    assert os.getpid() not in again and not again & first
 
 
 def test_selection_in_two_processes_equals_one():

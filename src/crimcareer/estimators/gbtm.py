@@ -584,6 +584,14 @@ def start_workers(n_jobs: int) -> None:
             pass
 
 
+def stop_workers() -> None:
+    """Shut the worker processes down (they are started again when next needed)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=True)
+        _POOL = None
+
+
 def _in_processes(fn, calls: list[tuple], n_jobs: int) -> list:
     """[fn(*c) for c in calls], in up to n_jobs worker processes when n_jobs > 1 (results in
     call order, so the same as in one process); in this process when workers cannot start."""

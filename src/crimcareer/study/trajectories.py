@@ -38,7 +38,7 @@ from crimcareer.labels import TRAJECTORIES, both
 from crimcareer.report.figures import save_chart
 from crimcareer.report.section import Figure, Section
 from crimcareer.estimators.gbtm import (GroupTrajectoryModel, bootstrap_shares, select_groups,
-                                        start_workers)
+                                        start_workers, stop_workers)
 from crimcareer.study.spec import StudySpec
 
 try:  # written in parallel by another engineer; same definition as below
@@ -319,10 +319,16 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     extra: dict = {}
     text_en, text_nl = [], []
     k_min = gate.rules.min_persons
+    try:
+        fitted = {g: fit_trajectories(count_matrix(counts, cohort.loc[
+            cohort["group"] == g, "person_id"].to_numpy()), spec, g, n_boot=n_boot)
+            for g in groups}
+    finally:
+        stop_workers()  # nothing later in the run uses them
     for g in groups:
         ids = cohort.loc[cohort["group"] == g, "person_id"].to_numpy()
-        data = count_matrix(counts, ids)
-        fit = fit_trajectories(data, spec, g, n_boot=n_boot)
+        fit = fitted[g]
+        data = fit.data
         fits[g] = fit
         gname = _label(g)
         people = fit.assignment["person_id"].to_numpy()
