@@ -18,7 +18,7 @@ from scipy.special import digamma, gammaln, polygamma
 _ETA_MIN, _ETA_MAX = -30.0, 15.0  # as in gbtm
 
 
-def _ksum(x: np.ndarray) -> np.ndarray:
+def group_sum(x: np.ndarray) -> np.ndarray:
     """x.sum(axis=-1) over the few groups, added left to right as numpy adds them (the same
     numbers; numpy's reduction over a short last axis costs three times as much)."""
     out = x[..., 0]
@@ -27,7 +27,8 @@ def _ksum(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kmax(x: np.ndarray) -> np.ndarray:
+def group_max(x: np.ndarray) -> np.ndarray:
+    """x.max(axis=-1) over the few groups, taken left to right (the same numbers)."""
     out = x[..., 0]
     for k in range(1, x.shape[-1]):
         out = np.maximum(out, x[..., k])
@@ -36,9 +37,9 @@ def _kmax(x: np.ndarray) -> np.ndarray:
 
 def _lse(x: np.ndarray) -> np.ndarray:
     """log-sum-exp over the last axis, kept (gbtm.logsumexp with keepdims)."""
-    m = _kmax(x)[..., None]
+    m = group_max(x)[..., None]
     m = np.where(np.isfinite(m), m, 0.0)
-    return np.log(_ksum(np.exp(x - m)))[..., None] + m
+    return np.log(group_sum(np.exp(x - m)))[..., None] + m
 
 
 class Totals:
@@ -215,10 +216,10 @@ def frailty_shapes(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: np.ndarray, 
         q /= np.square(alm)
         h -= q
         rl = r[live]
-        gi = _ksum(rl * g)
+        gi = group_sum(rl * g)
         h += g * g
         h *= rl
-        hi_ = _ksum(h) - gi**2
+        hi_ = group_sum(h) - gi**2
         a1 = a[:, 0, 0]
         G = (W[live] * gi).sum(axis=1) * a1  # d/d log a
         H = (W[live] * hi_).sum(axis=1) * a1 * a1 + G

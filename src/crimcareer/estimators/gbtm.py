@@ -34,7 +34,7 @@ from scipy.special import gammaln
 
 from crimcareer.estimators import _gbtm_batch
 from crimcareer.estimators._checks import EstimatorInputError, require_columns
-from crimcareer.estimators._gbtm_batch import Totals, _kmax, _ksum
+from crimcareer.estimators._gbtm_batch import Totals, group_max, group_sum
 
 MODELS = ("poisson", "zip", "frailty")
 _ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost) no events
@@ -43,9 +43,9 @@ _ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost
 def logsumexp(x: np.ndarray, axis: int = 1, keepdims: bool = False) -> np.ndarray:
     """log(sum(exp(x))) along an axis; scipy's version carries array-API overhead per call."""
     if axis in (-1, x.ndim - 1):  # over the groups: explicit adds, the same numbers, faster
-        m = _kmax(x)[..., None]
+        m = group_max(x)[..., None]
         m = np.where(np.isfinite(m), m, 0.0)
-        out = np.log(_ksum(np.exp(x - m)))[..., None] + m
+        out = np.log(group_sum(np.exp(x - m)))[..., None] + m
     else:
         m = np.max(x, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
@@ -500,8 +500,8 @@ def _frailty_shape(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: float, steps
              - (a + ytot) / alam)
         h = (1 / a - polygamma(1, a) + tot.at(_gbtm_batch.trigamma, a) - 1 / alam
              - (lam - ytot) / alam ** 2)
-        gi = _ksum(r * g)
-        hi_ = _ksum(r * (h + g * g)) - gi**2
+        gi = group_sum(r * g)
+        hi_ = group_sum(r * (h + g * g)) - gi**2
         G = float((w * gi).sum()) * a  # d/d log a
         H = float((w * hi_).sum()) * a * a + G
         step = -G / H if H < 0 else np.sign(G) * 0.5

@@ -108,7 +108,8 @@ def run_study(
               for g in [spec.target.label, *spec.controls.groups]}
     results = headline_results(sections, groups)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    write_manifest(out, spec, data, hashes.result(), engine=engine, started=started, lang=lang, mode=mode,
+    write_manifest(out, spec, data, hashes.result(), engine=engine, started=started, lang=lang,
+                   mode=mode,
                    validation=reg.validation,
                    disclosure_audit_seconds=round(gate.audit_seconds, 2),
                    step_seconds=steps.seconds)
