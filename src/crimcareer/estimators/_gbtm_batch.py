@@ -6,8 +6,10 @@ iteration for all 200 replicates instead of a few dozen per replicate, where a 6
 replicate spends most of its time in call overhead. Every run takes exactly the steps
 ``GroupTrajectoryModel._em`` takes on its own (the same convergence test, the same per-run
 stopping of the Newton and step-halving loops) and is left alone once it stops; ``test_gbtm``
-checks the shares against the one-at-a-time loop. Written by hand for the same reason as
-``gbtm.py`` (no maintained Python GBTM).
+checks the shares against the estimator refitting one replicate at a time. ``gbtm``'s own EM
+calls the Newton step, the frailty shape step and the log-sum-exp here as one run, so both
+paths share one implementation. Written by hand for the same reason as ``gbtm.py`` (no
+maintained Python GBTM).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def group_max(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _lse(x: np.ndarray) -> np.ndarray:
-    """log-sum-exp over the last axis, kept (gbtm.logsumexp with keepdims)."""
+def lse(x: np.ndarray) -> np.ndarray:
+    """log-sum-exp over the last axis (the groups), kept."""
     m = group_max(x)[..., None]
     m = np.where(np.isfinite(m), m, 0.0)
     return np.log(group_sum(np.exp(x - m)))[..., None] + m
@@ -64,7 +66,7 @@ def trigamma(x: np.ndarray) -> np.ndarray:
     return polygamma(1, x)
 
 
-def _frailty_terms(base, lam, tot: Totals, a):
+def frailty_terms(base, lam, tot: Totals, a):
     """base + a log a - lgamma(a) + lgamma(a + y) - (a + y) log(a + lam), in that order (as
     gbtm._frailty_terms), with the full-size temporaries updated in place."""
     out = base + a * np.log(a)
@@ -91,7 +93,7 @@ def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: n
     prev = np.full(n_runs, -np.inf)
     live = np.arange(n_runs)
     MY, ME, const = d["MY"], d["ME"], d["const"][None, :, None]
-    tot = Totals(MY)
+    tot = d["tot"]
     for _ in range(max_iter):
         w = W[live]
         # E-step (gbtm.GroupTrajectoryModel._log_joint), then the convergence test of _em
@@ -101,8 +103,8 @@ def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: n
         if model == "poisson":
             logp = MY @ eta - lam + const + logpi
         else:
-            logp = _frailty_terms(MY @ eta + const, lam, tot, A_[live][:, None, None]) + logpi
-        norm = _lse(logp)
+            logp = frailty_terms(MY @ eta + const, lam, tot, A_[live][:, None, None]) + logpi
+        norm = lse(logp)
         post = np.exp(logp - norm)
         ll = (w * norm[..., 0]).sum(axis=1)
         going = ~(np.abs(ll - prev[live]) <= tol * (1 + np.abs(ll)))
@@ -185,16 +187,16 @@ def frailty_shapes(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: np.ndarray, 
     the rows of W: one per run)."""
     MY, ME = d["MY"], d["ME"]
     lam = ME @ np.exp(eta)  # (runs, n, K)
-    tot = Totals(MY)
+    tot = d["tot"]
     ytot = tot.y
     base = MY @ eta + d["const"][None, :, None] + logpi[:, None, :]
 
     def value(idx: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         every = len(idx) == len(base)  # idx is then 0..runs-1: no copies
-        L = _frailty_terms(base if every else base[idx], lam if every else lam[idx], tot,
+        L = frailty_terms(base if every else base[idx], lam if every else lam[idx], tot,
                            a[:, None, None])
-        lse = _lse(L)
-        return (W[idx] * lse[..., 0]).sum(axis=1), np.exp(L - lse)
+        norm = lse(L)
+        return (W[idx] * norm[..., 0]).sum(axis=1), np.exp(L - norm)
 
     lo, hi = np.log(0.05), np.log(1e4)
     theta = np.log(a0)

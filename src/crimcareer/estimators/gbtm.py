@@ -34,7 +34,7 @@ from scipy.special import gammaln
 
 from crimcareer.estimators import _gbtm_batch
 from crimcareer.estimators._checks import EstimatorInputError, require_columns
-from crimcareer.estimators._gbtm_batch import Totals, group_max, group_sum
+from crimcareer.estimators._gbtm_batch import Totals
 
 MODELS = ("poisson", "zip", "frailty")
 _ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost) no events
@@ -43,9 +43,7 @@ _ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost
 def logsumexp(x: np.ndarray, axis: int = 1, keepdims: bool = False) -> np.ndarray:
     """log(sum(exp(x))) along an axis; scipy's version carries array-API overhead per call."""
     if axis in (-1, x.ndim - 1):  # over the groups: explicit adds, the same numbers, faster
-        m = group_max(x)[..., None]
-        m = np.where(np.isfinite(m), m, 0.0)
-        out = np.log(group_sum(np.exp(x - m)))[..., None] + m
+        out = _gbtm_batch.lse(x)
     else:
         m = np.max(x, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
@@ -424,43 +422,11 @@ def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_iter: int = 25) -
 def _poisson_glm(X: np.ndarray, S: np.ndarray, R: np.ndarray, start: np.ndarray | None,
                  max_steps: int = 8) -> np.ndarray:
     """Maximise sum_t S_kt x_t'b_k - R_kt exp(x_t'b_k) for every group k at once (S, R: K x T)
-    by Newton with step halving; a tiny K x T x p problem."""
-    K, p = S.shape[0], X.shape[1]
+    by Newton with step halving: one run of ``_gbtm_batch.poisson_glm``."""
     if start is None:
-        B = np.zeros((K, p))
-        B[:, 0] = np.log(np.maximum(S.sum(axis=1), 1e-12) / np.maximum(R.sum(axis=1), 1e-12))
-    else:
-        B = start.copy()
-
-    def obj(beta: np.ndarray) -> np.ndarray:
-        eta = np.clip(beta @ X.T, _ETA_MIN, _ETA_MAX)
-        return (S * eta).sum(axis=1) - (R * np.exp(eta)).sum(axis=1)
-
-    f = obj(B)
-    ridge = 1e-9 * np.eye(p)
-    for _ in range(max_steps):
-        mu = R * np.exp(np.clip(B @ X.T, _ETA_MIN, _ETA_MAX))  # (K, T)
-        grad = (S - mu) @ X  # (K, p)
-        H = np.einsum("kt,tp,tq->kpq", mu, X, X) + ridge
-        try:
-            step = np.linalg.solve(H, grad[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(H[k], grad[k], rcond=None)[0] for k in range(K)])
-        t = np.ones(K)
-        nb, nf = B + step, obj(B + step)
-        bad = ~(nf >= f - 1e-12)
-        while bad.any() and t.min() > 1e-6:
-            t = np.where(bad, t / 2, t)
-            nb = B + t[:, None] * step
-            nf = obj(nb)
-            bad = ~(nf >= f - 1e-12)
-        nb = np.where(bad[:, None], B, nb)
-        nf = np.where(bad, f, nf)
-        moved = np.abs(nb - B).max()
-        B, f = nb, nf
-        if moved < 1e-8:
-            break
-    return B
+        start = np.zeros((S.shape[0], X.shape[1]))
+        start[:, 0] = np.log(np.maximum(S.sum(axis=1), 1e-12) / np.maximum(R.sum(axis=1), 1e-12))
+    return _gbtm_batch.poisson_glm(X, S[None], R[None], start[None], max_steps)[0]
 
 
 def _frailty_loglik(d: dict, eta: np.ndarray, a: float) -> np.ndarray:
@@ -470,52 +436,15 @@ def _frailty_loglik(d: dict, eta: np.ndarray, a: float) -> np.ndarray:
 
 
 def _frailty_terms(base: np.ndarray, lam: np.ndarray, tot: Totals, a: float) -> np.ndarray:
-    return (base + a * np.log(a) - gammaln(a) + tot.at(gammaln, a)
-            - (a + tot.y[0]) * np.log(a + lam))
+    return _gbtm_batch.frailty_terms(base[None], lam[None], tot, np.full((1, 1, 1), a))[0]
 
 
 def _frailty_shape(d: dict, eta: np.ndarray, logpi: np.ndarray, a0: float, steps: int = 3) -> float:
     """Raise the mixture log-likelihood in the gamma shape a (others fixed): safeguarded Newton
-    steps in log a with analytic derivatives (ECME: an increase, not a full maximum, suffices)."""
-    from scipy.special import digamma, polygamma
-
-    w = d["w"]
-    lam = d["ME"] @ np.exp(eta)  # (n, K)
-    tot = d["tot"]
-    ytot = tot.y[0]
-    base = d["MY"] @ eta + d["const"][:, None] + logpi[None, :]
-
-    def value(a: float) -> tuple[float, np.ndarray]:
-        L = _frailty_terms(base, lam, tot, a)
-        lse = logsumexp(L, axis=1, keepdims=True)
-        return float((w * lse[:, 0]).sum()), np.exp(L - lse)
-
-    lo, hi = np.log(0.05), np.log(1e4)
-    theta = float(np.log(a0))
-    f, r = value(a0)
-    for _ in range(steps):
-        a = np.exp(theta)
-        alam = a + lam
-        g = (np.log(a) + 1 - digamma(a) + tot.at(digamma, a) - np.log(alam)
-             - (a + ytot) / alam)
-        h = (1 / a - polygamma(1, a) + tot.at(_gbtm_batch.trigamma, a) - 1 / alam
-             - (lam - ytot) / alam ** 2)
-        gi = group_sum(r * g)
-        hi_ = group_sum(r * (h + g * g)) - gi**2
-        G = float((w * gi).sum()) * a  # d/d log a
-        H = float((w * hi_).sum()) * a * a + G
-        step = -G / H if H < 0 else np.sign(G) * 0.5
-        step = float(np.clip(step, -2.0, 2.0))
-        while abs(step) > 1e-8:
-            nt = float(np.clip(theta + step, lo, hi))
-            nf, nr = value(np.exp(nt))
-            if nf >= f:
-                theta, f, r = nt, nf, nr
-                break
-            step /= 2
-        if abs(step) < 1e-7:
-            break
-    return float(np.exp(theta))
+    steps in log a with analytic derivatives (ECME: an increase, not a full maximum, suffices);
+    one run of ``_gbtm_batch.frailty_shapes``."""
+    return float(_gbtm_batch.frailty_shapes(d, eta[None], logpi[None], np.array([float(a0)]),
+                                            d["w"][None], steps)[0])
 
 
 def _zip_group(X: np.ndarray, d: dict, w: np.ndarray, beta0: np.ndarray, omega0: float
@@ -600,6 +529,8 @@ def _in_processes(fn, calls: list[tuple], n_jobs: int) -> list:
         try:
             return list(_workers(n_jobs).map(_call, [fn] * len(calls), calls))
         except Exception:  # noqa: BLE001 - no worker processes here (a profiler, a sandbox)
+            if _POOL is not None:
+                _POOL[1].shutdown(wait=False, cancel_futures=True)
             _POOL = None
     return [fn(*c) for c in calls]
 
