@@ -37,6 +37,18 @@ class Registers:
     def has(self, name: str) -> bool:
         return name in self.tables
 
+    def layers(self) -> frozenset[str]:
+        """The network layers that occur in the relations table (empty without one): one
+        distinct query per folder, shared by every step that asks (a scan of a billion rows
+        nationally)."""
+        if "_layers" not in self.__dict__:
+            found: frozenset[str] = frozenset()
+            if self.has("relations"):
+                col = self.tables["relations"].select("layer").distinct().to_pyarrow()
+                found = frozenset(v for v in col.column("layer").to_pylist() if v is not None)
+            self.__dict__["_layers"] = found
+        return self.__dict__["_layers"]
+
     def __getattr__(self, name: str) -> ir.Table:
         tables = self.__dict__.get("tables", {})
         if name in tables:

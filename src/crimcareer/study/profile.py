@@ -623,8 +623,7 @@ def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame,
 
 
 def _present_layers(reg, spec: StudySpec, engine: Engine) -> list[str]:
-    r = reg.relations
-    found = engine.to_pandas(r.select("layer").distinct())["layer"].tolist()
+    found = reg.layers()  # one distinct query per folder, shared with the cohort's network
     return [layer for layer in spec.factors.network_layers if layer in found]
 
 
