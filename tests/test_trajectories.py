@@ -278,14 +278,18 @@ def _planted_population(n_per_group: int, seed: int):
     return persons, cases, pd.DataFrame(cohort), pd.DataFrame(truth), pd.DataFrame(feats), cutoff
 
 
+def _planted_spec():
+    return SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
+        update={"max_groups": 5, "starts": 2})})
+
+
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("planted")
     persons, cases, cohort, truth, feats, cutoff = _planted_population(300, seed=11)
     (tmp / "truth").mkdir()
     truth.to_parquet(tmp / "truth" / "persons_truth.parquet")
-    spec = SPEC.model_copy(update={"trajectories": SPEC.trajectories.model_copy(
-        update={"max_groups": 5, "starts": 2})})
+    spec = _planted_spec()
     gate = Gate()
     with Engine() as eng:
         reg = _registers(eng, tmp / "registers", {"persons": persons, "cases": cases}, cutoff)
@@ -294,6 +298,30 @@ def planted_run(tmp_path_factory):
     fits = sec.extra.pop("_result")
     aty = atypical_section(cohort, feats, fits, gate, spec, tmp / "out", truth_dir=tmp / "truth")
     return sec, aty, fits, gate, cohort, truth, feats, tmp
+
+
+def test_section_from_models_fitted_beside_equals_fitting_in_place(planted_run, tmp_path):
+    """A run fits the models in a thread beside its next steps and hands the fits to the
+    section: every released trajectory table is the same as when the section fits them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crimcareer.study.trajectories import cohort_count_matrices, fit_groups
+
+    _, _, _, gate, cohort, _, feats, tmp = planted_run
+    persons, cases, *_, cutoff = _planted_population(300, seed=11)
+    spec = _planted_spec()
+    with Engine() as eng:
+        reg = _registers(eng, tmp_path / "registers", {"persons": persons, "cases": cases}, cutoff)
+        matrices = cohort_count_matrices(reg, cohort, spec, eng)
+        with ThreadPoolExecutor(1) as pool:
+            fits = pool.submit(fit_groups, matrices, spec, n_boot=20)
+            gate2 = Gate()
+            trajectories_section(reg, cohort, feats, gate2, spec, eng, tmp_path / "out",
+                                 truth_dir=tmp / "truth", n_boot=20, fitted=fits.result())
+    names = [n for n in gate.tables if n.startswith("trajectory")]
+    assert names
+    for n in names:
+        pd.testing.assert_frame_equal(gate.tables[n], gate2.tables[n])
 
 
 def test_trajectories_section_recovers_planted_groups(planted_run):

@@ -9,7 +9,7 @@ import hashlib
 import json
 import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -136,6 +136,20 @@ class _Context:
     cohort: object = None
     features: pd.DataFrame | None = None
     trajectories: object = None
+    trajectory_fits: Future | None = None  # the trajectory models, fitted beside later steps
+
+
+def _fit_trajectories_beside(c: _Context) -> None:
+    """Count the cohort's yearly cases (engine) and fit the trajectory models in a thread, so
+    that the model's worker processes use the cores the next steps leave idle (their
+    disclosure audits run on one core). The trajectory step takes the fits when it comes;
+    they are the same as fitted there (seeded, no shared state)."""
+    from crimcareer.study.trajectories import cohort_count_matrices, fit_groups
+
+    matrices = cohort_count_matrices(c.reg, c.cohort.frame, c.spec, c.engine)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="trajectories")
+    c.trajectory_fits = pool.submit(fit_groups, matrices, c.spec)
+    pool.shutdown(wait=False)
 
 
 def _cohort_step(c: _Context) -> list[Section]:
@@ -169,6 +183,7 @@ def _features_step(c: _Context) -> list[Section]:
     from crimcareer.study.careers import careers_section
     from crimcareer.study.factors import factors_section, person_features
 
+    _fit_trajectories_beside(c)
     c.features = person_features(c.reg, c.cohort.table, c.spec, c.engine)
     c.features.to_parquet(c.out / "internal" / "features.parquet", index=False)
     frame = c.cohort.frame
@@ -179,8 +194,9 @@ def _features_step(c: _Context) -> list[Section]:
 def _trajectories_step(c: _Context) -> list[Section]:
     from crimcareer.study.trajectories import atypical_section, trajectories_section
 
+    fitted = c.trajectory_fits.result() if c.trajectory_fits is not None else None
     sec = trajectories_section(c.reg, c.cohort.frame, c.features, c.gate, c.spec, c.engine,
-                               c.out, truth_dir=c.truth_dir)
+                               c.out, truth_dir=c.truth_dir, fitted=fitted)
     c.trajectories = sec.extra.pop("_result", None)
     aty = atypical_section(c.cohort.frame, c.features, c.trajectories, c.gate, c.spec, c.out,
                            truth_dir=c.truth_dir)

@@ -294,22 +294,49 @@ def labelling_ages(data: CountMatrix) -> np.ndarray:
 
 
 # -- sections ---------------------------------------------------------------------------------
+def trajectory_groups(cohort: pd.DataFrame, spec: StudySpec) -> list[str]:
+    """The cohort groups whose careers are modelled: the target group and the criminal controls."""
+    return [g for g in (spec.target.label, "CC") if (cohort["group"] == g).any()]
+
+
+def cohort_count_matrices(reg, cohort: pd.DataFrame, spec: StudySpec, engine: Engine
+                          ) -> dict[str, CountMatrix]:
+    """Yearly counted cases by age per person, one matrix per modelled group (engine work).
+    Starts the model's worker processes first: they import while the engine counts."""
+    start_workers(min(2, os.cpu_count() or 1))
+    cols = [c for c in ("person_id", "group", "birth_date", "index_case_id")
+            if c in cohort.columns]
+    ctab = engine.from_pandas(cohort[cols].copy())
+    counts = engine.to_pandas(yearly_case_counts(reg, ctab, spec))
+    return {g: count_matrix(counts, cohort.loc[cohort["group"] == g, "person_id"].to_numpy())
+            for g in trajectory_groups(cohort, spec)}
+
+
+def fit_groups(matrices: dict[str, CountMatrix], spec: StudySpec, *, n_boot: int = N_BOOT
+               ) -> dict[str, TrajectoryFit]:
+    """:func:`fit_trajectories` of every group, one after the other (no engine: a run calls
+    it in a thread beside its other steps); shuts the worker processes down after."""
+    try:
+        return {g: fit_trajectories(m, spec, g, n_boot=n_boot) for g, m in matrices.items()}
+    finally:
+        stop_workers()  # nothing later in the run uses them
+
+
 def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | None, gate: Gate,
                          spec: StudySpec, engine: Engine, out_dir: str | Path,
-                         truth_dir: str | Path | None = None, *, n_boot: int = N_BOOT) -> Section:
+                         truth_dir: str | Path | None = None, *, n_boot: int = N_BOOT,
+                         fitted: dict[str, TrajectoryFit] | None = None) -> Section:
     """Section "trajectories": model selection, shares with CIs, curves figure, group profiles (B15).
 
+    ``fitted``: :func:`fit_groups` of :func:`cohort_count_matrices`, when already computed.
     The fitted models (person-level) are handed on in ``section.extra["_result"]`` (a dict
     group -> TrajectoryFit), which the caller must pop before results.json is written.
     """
     out_dir = Path(out_dir)
     target = spec.target.label
-    groups = [g for g in (target, "CC") if (cohort["group"] == g).any()]
-    start_workers(min(2, os.cpu_count() or 1))  # they import while the engine counts the cases
-    cols = [c for c in ("person_id", "group", "birth_date", "index_case_id")
-            if c in cohort.columns]
-    ctab = engine.from_pandas(cohort[cols].copy())
-    counts = engine.to_pandas(yearly_case_counts(reg, ctab, spec))
+    groups = trajectory_groups(cohort, spec)
+    if fitted is None:
+        fitted = fit_groups(cohort_count_matrices(reg, cohort, spec, engine), spec, n_boot=n_boot)
     truth = _read_truth(truth_dir)
     fits: dict[str, TrajectoryFit] = {}
     tables: list[str] = []
@@ -319,12 +346,6 @@ def trajectories_section(reg, cohort: pd.DataFrame, features: pd.DataFrame | Non
     extra: dict = {}
     text_en, text_nl = [], []
     k_min = gate.rules.min_persons
-    try:
-        fitted = {g: fit_trajectories(count_matrix(counts, cohort.loc[
-            cohort["group"] == g, "person_id"].to_numpy()), spec, g, n_boot=n_boot)
-            for g in groups}
-    finally:
-        stop_workers()  # nothing later in the run uses them
     for g in groups:
         ids = cohort.loc[cohort["group"] == g, "person_id"].to_numpy()
         fit = fitted[g]
