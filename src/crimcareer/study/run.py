@@ -141,9 +141,10 @@ class _Context:
 
 def _fit_trajectories_beside(c: _Context) -> None:
     """Count the cohort's yearly cases (engine) and fit the trajectory models in a thread, so
-    that the model's worker processes use the cores the next steps leave idle (their
-    disclosure audits run on one core). The trajectory step takes the fits when it comes;
-    they are the same as fitted there (seeded, no shared state)."""
+    that the model's worker processes use the core the careers and factors sections leave
+    idle (their disclosure audits run on one core; started before the features' engine
+    queries, the workers slowed those down at national size). The trajectory step takes the
+    fits when it comes; they are the same as fitted there (seeded, no shared state)."""
     from crimcareer.study.trajectories import cohort_count_matrices, fit_groups
 
     matrices = cohort_count_matrices(c.reg, c.cohort.frame, c.spec, c.engine)
@@ -183,8 +184,8 @@ def _features_step(c: _Context) -> list[Section]:
     from crimcareer.study.careers import careers_section
     from crimcareer.study.factors import factors_section, person_features
 
-    _fit_trajectories_beside(c)
     c.features = person_features(c.reg, c.cohort.table, c.spec, c.engine)
+    _fit_trajectories_beside(c)  # after the engine's heavy work: beside the audits below
     c.features.to_parquet(c.out / "internal" / "features.parquet", index=False)
     frame = c.cohort.frame
     return [careers_section(frame, c.features, c.gate, c.spec, c.out),
