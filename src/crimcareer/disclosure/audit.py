@@ -29,6 +29,7 @@ gives the integer bounds (``milp``) for small systems, used by the tests' brute-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -71,7 +72,7 @@ class _Target:
     value: int
     need_hi: float  # the attacker's max must reach this
     allow_lo: float  # the attacker's min must not exceed this
-    what: str
+    what: str | Callable[[], str]  # words for a failure (made only when it fails)
     lo: float = 0.0
     hi: float = np.inf
     ok_hi: bool = False
@@ -161,14 +162,17 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     touched = np.ones(n_a, dtype=bool)
     if local is not None:  # only atoms in the cells just released (the rest: at finalise)
         touched = np.asarray(M[local].sum(axis=0)).ravel() > 0
-    for a in np.flatnonzero((size >= 1) & (size <= k - 1) & touched):
+    def atom_words(a: int) -> str:  # words only for a failure: most atoms pass
         cs = [int(c_idx[j]) for j in cells_of(a)]
+        return ("persons in exactly " + ", ".join(describe(c) for c in cs[:6])
+                + (" ..." if len(cs) > 6 else ""))
+
+    for a in np.flatnonzero((size >= 1) & (size <= k - 1) & touched):
         # inside a withheld cell whose reason already says "fewer than k", the attacker may
         # bound the atom above anyway; what must not follow is that it is non-empty
         need = float(k) if not np.isfinite(hi0[a]) else 0.0
         targets.append(_Target(np.array([a]), int(size[a]), need, lo0[a],
-                               "persons in exactly " + ", ".join(describe(c) for c in cs[:6])
-                               + (" ..." if len(cs) > 6 else ""),
+                               partial(atom_words, int(a)),
                                key=("atom", cells_of(a).tobytes(), need, float(lo0[a]))))
     for j in np.flatnonzero(bounded):
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
@@ -330,7 +334,8 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
                     sus.append(int(c_idx[j]))
         sus = [s for s in dict.fromkeys(sus) if cells[s].released is not None]
         sus.sort(key=lambda s: cells[s].cost)
-        out.append(CountFailure(t.what, t.value, t.lo, t.hi, "; ".join(why), sus))
+        what = t.what() if callable(t.what) else t.what
+        out.append(CountFailure(what, t.value, t.lo, t.hi, "; ".join(why), sus))
     return out
 
 
