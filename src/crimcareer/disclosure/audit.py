@@ -162,6 +162,7 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     touched = np.ones(n_a, dtype=bool)
     if local is not None:  # only atoms in the cells just released (the rest: at finalise)
         touched = np.asarray(M[local].sum(axis=0)).ravel() > 0
+
     def atom_words(a: int) -> str:  # words only for a failure: most atoms pass
         cs = [int(c_idx[j]) for j in cells_of(a)]
         return ("persons in exactly " + ", ".join(describe(c) for c in cs[:6])
