@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln, polygamma
 
-_ETA_MIN, _ETA_MAX = -30.0, 15.0  # as in gbtm
+ETA_MIN, ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost) no events
 
 
 def group_sum(x: np.ndarray) -> np.ndarray:
@@ -56,10 +56,6 @@ class Totals:
         """fn(a + total) for a (runs x 1 x 1): runs x n x 1."""
         return fn(a[:, :, 0] + self.values[None, :])[:, self.index][:, :, None]
 
-    def at(self, fn, a: float) -> np.ndarray:
-        """fn(a + total) for one a: n x 1."""
-        return fn(a + self.values)[self.index][:, None]
-
 
 def trigamma(x: np.ndarray) -> np.ndarray:
     """polygamma(1, x)."""
@@ -97,7 +93,7 @@ def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: n
     for _ in range(max_iter):
         w = W[live]
         # E-step (gbtm.GroupTrajectoryModel._log_joint), then the convergence test of _em
-        eta = np.clip(X @ C_[live].transpose(0, 2, 1), _ETA_MIN, _ETA_MAX)  # (runs, T, K)
+        eta = np.clip(X @ C_[live].transpose(0, 2, 1), ETA_MIN, ETA_MAX)  # (runs, T, K)
         logpi = np.log(np.maximum(S_[live], 1e-300))[:, None, :]
         lam = ME @ np.exp(eta)  # (runs, n, K)
         if model == "poisson":
@@ -123,7 +119,7 @@ def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: n
             a = A_[live]
             ubar = (a[:, None] + MY.sum(axis=1)[None, :])[:, :, None] / (a[:, None, None] + lam)
             C_[live] = poisson_glm(X, events, (wp * ubar).transpose(0, 2, 1) @ ME, C_[live])
-            eta = np.clip(X @ C_[live].transpose(0, 2, 1), _ETA_MIN, _ETA_MAX)
+            eta = np.clip(X @ C_[live].transpose(0, 2, 1), ETA_MIN, ETA_MAX)
             logpi = np.log(np.maximum(new_shares, 1e-300))
             A_[live] = frailty_shapes(d, eta, logpi, a, W[live])
         S_[live] = new_shares
@@ -131,7 +127,7 @@ def em_shares(d: dict, X: np.ndarray, W: np.ndarray, shares: np.ndarray, coef: n
 
 
 def _objective(X: np.ndarray, B: np.ndarray, S: np.ndarray, R: np.ndarray) -> np.ndarray:
-    eta = np.clip(B @ X.T, _ETA_MIN, _ETA_MAX)
+    eta = np.clip(B @ X.T, ETA_MIN, ETA_MAX)
     return (S * eta).sum(axis=2) - (R * np.exp(eta)).sum(axis=2)
 
 
@@ -146,7 +142,7 @@ def poisson_glm(X: np.ndarray, S: np.ndarray, R: np.ndarray, start: np.ndarray,
     live = np.arange(n_runs)
     for _ in range(max_steps):
         Bl, Sl, Rl, fl = B[live], S[live], R[live], f[live]
-        mu = Rl * np.exp(np.clip(Bl @ X.T, _ETA_MIN, _ETA_MAX))
+        mu = Rl * np.exp(np.clip(Bl @ X.T, ETA_MIN, ETA_MAX))
         grad = (Sl - mu) @ X
         H = np.einsum("rkt,tp,tq->rkpq", mu, X, X) + ridge
         try:

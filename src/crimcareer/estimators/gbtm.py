@@ -34,10 +34,11 @@ from scipy.special import gammaln
 
 from crimcareer.estimators import _gbtm_batch
 from crimcareer.estimators._checks import EstimatorInputError, require_columns
+from crimcareer.estimators._gbtm_batch import ETA_MAX as _ETA_MAX
+from crimcareer.estimators._gbtm_batch import ETA_MIN as _ETA_MIN
 from crimcareer.estimators._gbtm_batch import Totals
 
 MODELS = ("poisson", "zip", "frailty")
-_ETA_MIN, _ETA_MAX = -30.0, 15.0  # keep exp(eta) finite for groups with (almost) no events
 
 
 def logsumexp(x: np.ndarray, axis: int = 1, keepdims: bool = False) -> np.ndarray:

@@ -77,9 +77,7 @@ def run_study(
 
     # the inputs' hashes for manifest.json in a thread (hashlib releases the GIL while it
     # hashes): 3.9 GB of parquet at national size is several seconds of one core
-    hashing = ThreadPoolExecutor(1, thread_name_prefix="hashes")
-    hashes = hashing.submit(input_hashes, data)
-    hashing.shutdown(wait=False)
+    hashes = _in_thread("hashes", input_hashes, data)
     with Engine(engine, memory_limit=memory_limit, temp_dir=temp_dir) as eng, _Steps(progress) as steps:
         reg = steps.do("read and validate registers", lambda: load_registers(
             data, eng, mode=mode, trust_certificate=not revalidate))
@@ -148,9 +146,15 @@ def _fit_trajectories_beside(c: _Context) -> None:
     from crimcareer.study.trajectories import cohort_count_matrices, fit_groups
 
     matrices = cohort_count_matrices(c.reg, c.cohort.frame, c.spec, c.engine)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="trajectories")
-    c.trajectory_fits = pool.submit(fit_groups, matrices, c.spec)
+    c.trajectory_fits = _in_thread("trajectories", fit_groups, matrices, c.spec)
+
+
+def _in_thread(name: str, fn: Callable, *args: object) -> Future:
+    """fn(*args) in a thread of its own while the caller goes on (its result: .result())."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+    future = pool.submit(fn, *args)
     pool.shutdown(wait=False)
+    return future
 
 
 def _cohort_step(c: _Context) -> list[Section]:
