@@ -263,3 +263,71 @@ def test_an_unreadable_table_is_listed_and_the_rest_converts(tmp_path):
     res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
     assert "persons" in res.tables and "cases" not in res.tables
     assert any(u["table"] == "cases" and u["from"] == "OMZAKEN" for u in res.unmapped)
+
+
+def _random_popnet(ra: Path, seed: int = 3) -> None:
+    """Neighbour and colleague snapshots 2009-2023 with gaps, duplicate rows, x00 codes, dashes
+    and self-ties; housemates for one year (read only with household_layer = "popnet")."""
+    import numpy as np
+
+    from cbs_handmade import _csv, rin
+
+    rng = np.random.default_rng(seed)
+    ties = [(int(a), int(b), code) for a, b, code in zip(
+        rng.integers(1, 40, 300), rng.integers(1, 40, 300), rng.choice([101, 102, 100, 201], 300))]
+    for stem, codes in (("BURENNETWERK", {100, 101, 102}), ("COLLEGANETWERK", {201})):
+        for y in range(2009, 2024):
+            rows = []
+            for a, b, code in ties:
+                if code in codes and rng.random() < 0.6:
+                    rows += [("R", rin(a), "R", rin(b), str(code))] * int(rng.integers(1, 3))
+            rows.append(("R", DASH9, "R", rin(5), "101" if stem == "BURENNETWERK" else "201"))
+            _csv(ra / f"Bevolking/{stem}TAB/{stem}{y}TABV1.csv", pd.DataFrame(rows, columns=[
+                "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE",
+                "RELATIE"]))
+    _csv(ra / "Bevolking/HUISGENOTENNETWERKTAB/HUISGENOTENNETWERK2023TABV1.csv", pd.DataFrame(
+        [("R", rin(1), "R", rin(2), "401")], columns=[
+            "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE", "RELATIE"]))
+
+
+def _popnet_mapping(**settings: str) -> str:
+    """The default [popnet] section with `settings` (TOML values) replaced."""
+    from importlib import resources
+
+    text = resources.files("crimcareer.cbs").joinpath("default_mapping.toml").read_text("utf-8")
+    section = "[popnet]" + text.split("[popnet]", 1)[1].split("\n[", 1)[0]
+    lines = [ln for ln in section.splitlines() if ln.split(" =")[0] not in settings]
+    return "\n".join(lines + [f"{k} = {v}" for k, v in settings.items()]) + "\n"
+
+
+def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypatch):
+    """The one-scan path (grouping sets, year bit masks) against the gaps-and-islands query."""
+    from crimcareer.cbs import popnet
+
+    ra = tmp_path / "ra"
+    _random_popnet(ra)
+    got = {}
+    for name, years in (("mask", popnet.MASK_YEARS), ("window", 0)):
+        monkeypatch.setattr(popnet, "MASK_YEARS", years)
+        (tmp_path / "m.toml").write_text(_popnet_mapping(household_layer='"popnet"'))
+        res = convert(ra, tmp_path / name, tmp_path / "m.toml", threads=2)
+        rel = _rel(tmp_path / name).sort_values(
+            ["person_id", "alter_id", "relation", "start_date"], na_position="first")
+        got[name] = (rel.reset_index(drop=True), sorted(map(str, res.log)))
+    mask, window = got["mask"], got["window"]
+    assert len(mask[0]) > 100 and mask[0].start_date.notna().any()
+    assert mask[0].duplicated(["person_id", "alter_id", "relation"]).any()  # ties with gaps
+    pd.testing.assert_frame_equal(mask[0], window[0])
+    assert mask[1] == window[1] and any("unknown relation code" in e for e in mask[1])
+
+
+def test_a_popnet_table_whose_codes_are_all_skipped_is_not_read(tmp_path):
+    ra = tmp_path / "ra"
+    _random_popnet(ra)
+    (tmp_path / "m.toml").write_text(_popnet_mapping(skip_codes="[401, 402]"))
+    res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
+    assert [f["file"] for f in res.not_read] == [
+        "Bevolking/HUISGENOTENNETWERKTAB/HUISGENOTENNETWERK2023TABV1.csv"]
+    assert _log(tmp_path / "out")["files_not_read"] == res.not_read
+    assert set(_rel(tmp_path / "out").layer) == {"neighbours", "work"}
+    assert not any("HUISGENOTEN" in f["file"] for f in res.files)

@@ -633,6 +633,11 @@ def cbs_convert(
     for (table, column, reason), (n, files) in totals.items():
         typer.echo(f"  {table}.{column}: {reason}: {n:,}" + (f" ({files} files)" if files > 1
                                                             else ""))
+    skipped: dict[str, int] = {}
+    for f in res.not_read:  # per file in conversion_log.json; per reason here
+        skipped[f["why"]] = skipped.get(f["why"], 0) + 1
+    for why, files in skipped.items():
+        typer.echo(f"  not read ({files} files): {why}")
     for u in res.unmapped:
         typer.echo(f"not converted: {u['table']} from {u['from']}: {u['why']}")
     if res.unmapped:

@@ -51,6 +51,7 @@ class Result:
     log: list[LogEntry] = field(default_factory=list)
     unmapped: list[dict] = field(default_factory=list)
     files: list[dict] = field(default_factory=list)
+    not_read: list[dict] = field(default_factory=list)
     cutoff: str | None = None
 
 
@@ -158,6 +159,10 @@ class Converter:
 
     def unmappable(self, target: str, source: str, why: str) -> None:
         self.res.unmapped.append({"table": target, "from": source, "why": why})
+
+    def not_read(self, target: str, path: Path, why: str) -> None:
+        self.res.not_read.append({"for": target, "file": str(path.relative_to(self.ra)),
+                                  "why": why})
 
     def block_sql(self, target: str, block: dict) -> str:
         """SELECT of the target's columns from every chosen file of one block (UNION ALL)."""
@@ -327,6 +332,7 @@ def _write_meta(res: Result, ra: Path, mapping_file: str | Path | None) -> None:
             "files": res.files}
     (res.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     log = {"created": now, "tables_written": res.tables, "unmapped": res.unmapped,
+           "files_not_read": res.not_read,
            "entries": [asdict(e) for e in res.log]}
     (res.out / "conversion_log.json").write_text(json.dumps(log, indent=1) + "\n")
 

@@ -49,6 +49,20 @@ DATING = {
 }
 
 
+#: The codes each CBS POPNET table holds [C: CBS table pages, netCBS codebook]. A table whose
+#: codes are all skipped is not read at all (listed in the log's ``files_not_read``).
+TABLE_CODES: dict[str, frozenset[int]] = {
+    "FAMILIENETWERKTAB": frozenset(range(300, 323)),
+    "HUISGENOTENNETWERKTAB": frozenset({400, 401, 402}),
+    "BURENNETWERKTAB": frozenset({100, 101, 102}),
+    "COLLEGANETWERKTAB": frozenset({200, 201}),
+    "KLASGENOTENNETWERKTAB": frozenset(range(500, 507)),
+}
+
+#: Widest span of snapshot years whose presence fits one HUGEINT bit mask per tie (bits 0-126).
+MASK_YEARS = 127
+
+
 def spells(c: Conversion) -> str | None:
     """SQL of dated network edges from every POPNET table found, or None."""
     pn = c.m.get("popnet")
@@ -60,10 +74,16 @@ def spells(c: Conversion) -> str | None:
         skip |= {401, 402}  # the household layer comes from the dated household spells
     codes_sql = ", ".join(f"({k}, '{r}', '{lay}')" for k, (r, lay) in CODES.items()
                           if k not in skip)
-    parts = []
+    parts, years = [], set()
     for t, table in enumerate(pn.get("tables", [])):
         chs = discover_choices(c, table)
         if not chs:
+            continue
+        held = TABLE_CODES.get(str(table).upper())
+        if held is not None and held - {100, 200, 300, 400, 500} <= skip:
+            for ch in chs:
+                c.not_read("relations", ch.file.path,
+                           f"every code of {table} ({min(held)}-{max(held)}) is skipped")
             continue
         try:
             src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
@@ -73,6 +93,7 @@ def spells(c: Conversion) -> str | None:
         except (SourceError, duckdb.Error) as e:
             c.unmappable("relations", table, str(e))
             continue
+        years |= {ch.year for ch in chs if ch.year is not None}
         known = ", ".join(str(k) for k in CODES)
         checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
         checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
@@ -86,37 +107,84 @@ def spells(c: Conversion) -> str | None:
                             "__year AS y", f"{t} AS tab"], checks))
     if not parts:
         return None
+    kept = ", ".join(str(k) for k in CODES if k not in skip) or "NULL"
+    keep = f"a IS NOT NULL AND b IS NOT NULL AND a <> b AND code IN ({kept})"
     try:
-        kept = ", ".join(str(k) for k in CODES if k not in skip) or "NULL"
-        raw = c.materialize("relations", parts,
-                            keep=f"a IS NOT NULL AND b IS NOT NULL AND a <> b AND code IN ({kept})")
+        if years and max(years) - min(years) < MASK_YEARS:
+            _snapshot_runs(c, parts, keep, min(years))
+        else:  # a span too wide for the bit masks: the plain gaps-and-islands query
+            raw = c.materialize("relations", parts, keep=keep)
+            c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_runs AS {runs_by_window(raw)}")
     except duckdb.Error as e:  # e.g. a malformed CSV row: the other sources still convert
         c.unmappable("relations", "POPNET", str(e))
         return None
-    c.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pn AS
-        SELECT DISTINCT p.a, p.b, p.code, p.y, p.tab, k.relation, k.layer
-        FROM ({raw}) p
-        JOIN (VALUES {codes_sql}) k(code, relation, layer) USING (code)
-        WHERE p.a IS NOT NULL AND p.b IS NOT NULL AND p.a <> p.b""")
     # a spell cannot begin before the ego's birth nor end after its death
     pq = c.out / "persons.parquet"
     persons = (f"read_parquet('{pq}')" if pq.exists() else
                "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS birth_date, "
                "NULL::DATE AS death_date)")
     return """
-        WITH bounds AS (SELECT tab, min(y) AS y_first, max(y) AS y_last FROM pn GROUP BY tab),
-        runs AS (SELECT a, b, code, relation, layer, tab, y,
-                        y - row_number() OVER (PARTITION BY a, b, code ORDER BY y) AS grp
-                 FROM pn),
-        sp AS (SELECT a, b, relation, layer, tab, min(y) AS y0, max(y) AS y1
-               FROM runs GROUP BY a, b, code, relation, layer, tab, grp)
-        SELECT sp.a AS person_id, sp.b AS alter_id, sp.relation, sp.layer,
+        WITH bounds AS (SELECT tab, min(y0) AS y_first, max(y1) AS y_last
+                        FROM pn_runs GROUP BY tab)
+        SELECT sp.a AS person_id, sp.b AS alter_id, k.relation, k.layer,
                CASE WHEN y0 > y_first THEN greatest({start}, pe.birth_date) END AS start_date,
                CASE WHEN y1 < y_last THEN least({end}, pe.death_date) END AS end_date
-        FROM sp JOIN bounds USING (tab)
+        FROM pn_runs sp JOIN bounds USING (tab)
+        JOIN (VALUES {codes}) k(code, relation, layer) USING (code)
         LEFT JOIN {persons} pe ON pe.person_id = sp.a""".format(
-        persons=persons, **DATING[pn.get("dating", "midpoint")])
+        persons=persons, codes=codes_sql, **DATING[pn.get("dating", "midpoint")])
+
+
+def runs_by_window(raw: str) -> str:
+    """Runs of consecutive snapshot years per tie (a, b, code, tab, y0, y1) from the rows of
+    `raw` (a, b, code, y, tab): the plain gaps-and-islands query, also the tests' reference."""
+    return f"""
+        WITH d AS (SELECT DISTINCT a, b, code, y, tab FROM ({raw})),
+        g AS (SELECT *, y - row_number() OVER (PARTITION BY a, b, code, tab ORDER BY y) AS grp
+              FROM d)
+        SELECT a, b, code, tab, min(y) AS y0, max(y) AS y1 FROM g GROUP BY a, b, code, tab, grp"""
+
+
+def _snapshot_runs(c: Conversion, parts: list, keep: str, base: int) -> None:
+    """Temp table ``pn_runs`` (a, b, code, tab, y0, y1) in one scan of the snapshot files.
+
+    One aggregate with two grouping sets: per tie the first and last year and a bit mask of the
+    years seen; per file the count of each drop reason (for the log). A tie whose mask has no
+    gap is one run; the few with gaps are expanded to their years and split into runs.
+    """
+    keys = list(dict.fromkeys((col, r) for _, _, checks in parts for col, r, _ in checks))
+    sels = []
+    for src, items, checks in parts:
+        preds = {(col, r): p for col, r, p in checks}
+        flags = [f"coalesce({preds[k]}, false) AS __c{j}" if k in preds else f"false AS __c{j}"
+                 for j, k in enumerate(keys)]
+        sels.append(f"SELECT {', '.join(items + flags)}, __file AS __f FROM {src.view}")
+    flags = ", ".join(f"__c{j}" for j in range(len(keys)))
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE pn_agg AS
+        WITH rows AS (SELECT *, {keep} AS __keep FROM ({' UNION ALL '.join(sels)}))
+        SELECT GROUPING(__f) = 0 AS per_file, __f, {flags}, count(*) AS n,
+               CASE WHEN __keep THEN a END AS ka, CASE WHEN __keep THEN b END AS kb,
+               CASE WHEN __keep THEN code END AS kc, tab, min(y) AS y0, max(y) AS y1,
+               bit_or(CAST(1 AS HUGEINT) << CAST(y - {base} AS HUGEINT)) AS mask
+        FROM rows
+        GROUP BY GROUPING SETS ((ka, kb, kc, tab), (__f, {flags}))""")
+    if keys:
+        for row in c.con.execute(f"""
+                SELECT __f, {', '.join(f'sum(n) FILTER (WHERE __c{j})' for j in range(len(keys)))}
+                FROM pn_agg WHERE per_file GROUP BY __f ORDER BY __f""").fetchall():
+            for (col, reason), n in zip(keys, row[1:]):
+                c.log("relations", col, row[0], reason, int(n or 0))
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE pn_runs AS
+        SELECT ka AS a, kb AS b, kc AS code, tab, y0, y1 FROM pn_agg
+        WHERE NOT per_file AND ka IS NOT NULL AND bit_count(mask) = y1 - y0 + 1
+        UNION ALL
+        ({runs_by_window(f'''
+            SELECT ka AS a, kb AS b, kc AS code, tab, y FROM pn_agg, range(y0, y1 + 1) r(y)
+            WHERE NOT per_file AND ka IS NOT NULL AND bit_count(mask) <> y1 - y0 + 1
+              AND (mask >> CAST(y - {base} AS HUGEINT)) & 1 = 1''')})""")
+    c.con.execute("DROP TABLE pn_agg")
 
 
 def discover_choices(c: Conversion, table: str) -> list:
