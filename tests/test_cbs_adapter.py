@@ -306,19 +306,47 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
 
     ra = tmp_path / "ra"
     _random_popnet(ra)
+    fast = popnet._snapshot_runs
+    taken = []
+    monkeypatch.setattr(popnet, "_snapshot_runs", lambda *a: taken.append(fast(*a)) or taken[-1])
     got = {}
     for name, years in (("mask", popnet.MASK_YEARS), ("window", 0)):
         monkeypatch.setattr(popnet, "MASK_YEARS", years)
         (tmp_path / "m.toml").write_text(_popnet_mapping(household_layer='"popnet"'))
         res = convert(ra, tmp_path / name, tmp_path / "m.toml", threads=2)
         rel = _rel(tmp_path / name).sort_values(
-            ["person_id", "alter_id", "relation", "start_date"], na_position="first")
+            ["person_id", "alter_id", "relation", "start_date", "end_date"], na_position="first")
         got[name] = (rel.reset_index(drop=True), sorted(map(str, res.log)))
     mask, window = got["mask"], got["window"]
     assert len(mask[0]) > 100 and mask[0].start_date.notna().any()
     assert mask[0].duplicated(["person_id", "alter_id", "relation"]).any()  # ties with gaps
     pd.testing.assert_frame_equal(mask[0], window[0])
     assert mask[1] == window[1] and any("unknown relation code" in e for e in mask[1])
+    assert taken == [True]  # the fast path ran once (the window run never calls it)
+
+
+def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkeypatch):
+    """A self-tie written with a padded number passes the raw-text test but is dropped once the
+    keys are built: the conversion then takes the plain query and still counts it per file."""
+    from cbs_handmade import _csv, rin
+
+    ra = tmp_path / "ra"
+    _random_popnet(ra)
+    _csv(ra / "Bevolking/BURENNETWERKTAB/BURENNETWERK2024TABV1.csv", pd.DataFrame(
+        [("R", rin(7), "R", " " + rin(7), "101"), ("R", rin(7), "R", rin(8), "101")], columns=[
+            "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE", "RELATIE"]))
+    (tmp_path / "m.toml").write_text(_popnet_mapping())
+    from crimcareer.cbs import popnet
+
+    fast, taken = popnet._snapshot_runs, []
+    monkeypatch.setattr(popnet, "_snapshot_runs", lambda *a: taken.append(fast(*a)) or taken[-1])
+    res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
+    assert taken == [False]
+    assert [e.count for e in res.log if e.source == "BURENNETWERK2024TABV1.csv"
+            and "alter = ego" in e.reason] == [1]
+    rel = _rel(tmp_path / "out")
+    assert not (rel.person_id == rel.alter_id).any()
+    assert ((rel.person_id == pid(7)) & (rel.alter_id == pid(8))).any()
 
 
 def test_a_popnet_table_whose_codes_are_all_skipped_is_not_read(tmp_path):

@@ -19,11 +19,14 @@ household at the same time are housemates for the overlap of their spells. POPNE
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
 import duckdb
 
 from crimcareer.cbs import expr
 from crimcareer.cbs.context import Conversion
-from crimcareer.cbs.read import SourceError
+from crimcareer.cbs.read import Source, SourceError, lit, qid
 
 #: RELATIE code -> (contract relation, contract layer); netCBS codebook, life-sequencing docs.
 CODES: dict[int, tuple[str, str]] = {
@@ -74,7 +77,7 @@ def spells(c: Conversion) -> str | None:
         skip |= {401, 402}  # the household layer comes from the dated household spells
     codes_sql = ", ".join(f"({k}, '{r}', '{lay}')" for k, (r, lay) in CODES.items()
                           if k not in skip)
-    parts, years = [], set()
+    opened: list[tuple[int, Source, list]] = []
     for t, table in enumerate(pn.get("tables", [])):
         chs = discover_choices(c, table)
         if not chs:
@@ -87,32 +90,24 @@ def spells(c: Conversion) -> str | None:
             continue
         try:
             src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
-            a = expr.key(src, *pn["ego"], c.kinds)
-            b = expr.key(src, *pn["alter"], c.kinds)
-            code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
+            _tie_columns(src, pn, c.kinds, skip)
         except (SourceError, duckdb.Error) as e:
             c.unmappable("relations", table, str(e))
             continue
-        years |= {ch.year for ch in chs if ch.year is not None}
-        known = ", ".join(str(k) for k in CODES)
-        checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
-        checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
-        checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
-                   ("relation", "tie dropped: code skipped (read from KINDOUDERTAB, "
-                                "partner buses or household spells)",
-                    f"{code} IN ({', '.join(map(str, skip)) or 'NULL'})"),
-                   ("relation", "tie dropped: unknown relation code (x00 or not listed)",
-                    f"{code} IS NULL OR {code} NOT IN ({known})")]
-        parts.append((src, [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code",
-                            "__year AS y", f"{t} AS tab"], checks))
-    if not parts:
+        opened.append((t, src, chs))
+    if not opened:
         return None
-    kept = ", ".join(str(k) for k in CODES if k not in skip) or "NULL"
-    keep = f"a IS NOT NULL AND b IS NOT NULL AND a <> b AND code IN ({kept})"
+    kept = [k for k in CODES if k not in skip]
+    keep = f"a IS NOT NULL AND b IS NOT NULL AND a <> b AND code IN ({_ints(kept)})"
+    years = [ch.year for _, _, chs in opened for ch in chs]
     try:
-        if years and max(years) - min(years) < MASK_YEARS:
-            _snapshot_runs(c, parts, keep, min(years))
-        else:  # a span too wide for the bit masks: the plain gaps-and-islands query
+        if None in years or max(years) - min(years) >= MASK_YEARS or \
+                not _snapshot_runs(c, opened, pn, skip, keep, min(years)):
+            # the plain gaps-and-islands query over every row (also the tests' reference)
+            parts = []
+            for t, src, _ in opened:
+                items, checks = _tie_columns(src, pn, c.kinds, skip)
+                parts.append((src, [*items, "__year AS y", f"{t} AS tab"], checks))
             raw = c.materialize("relations", parts, keep=keep)
             c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_runs AS {runs_by_window(raw)}")
     except duckdb.Error as e:  # e.g. a malformed CSV row: the other sources still convert
@@ -135,6 +130,26 @@ def spells(c: Conversion) -> str | None:
         persons=persons, codes=codes_sql, **DATING[pn.get("dating", "midpoint")])
 
 
+def _ints(codes: Iterable[int]) -> str:
+    return ", ".join(map(str, codes)) or "NULL"
+
+
+def _tie_columns(src: Source, pn: dict, kinds: tuple[str, ...], skip: set[int]
+                 ) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """SELECT items a (ego key), b (alter key), code over `src`, and the drop checks."""
+    a = expr.key(src, *pn["ego"], kinds)
+    b = expr.key(src, *pn["alter"], kinds)
+    code = f"TRY_CAST({expr.text(src, pn['code'])} AS INTEGER)"
+    checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
+    checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
+    checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
+               ("relation", "tie dropped: code skipped (read from KINDOUDERTAB, "
+                            "partner buses or household spells)", f"{code} IN ({_ints(skip)})"),
+               ("relation", "tie dropped: unknown relation code (x00 or not listed)",
+                f"{code} IS NULL OR {code} NOT IN ({_ints(CODES)})")]
+    return [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code"], checks
+
+
 def runs_by_window(raw: str) -> str:
     """Runs of consecutive snapshot years per tie (a, b, code, tab, y0, y1) from the rows of
     `raw` (a, b, code, y, tab): the plain gaps-and-islands query, also the tests' reference."""
@@ -145,46 +160,75 @@ def runs_by_window(raw: str) -> str:
         SELECT a, b, code, tab, min(y) AS y0, max(y) AS y1 FROM g GROUP BY a, b, code, tab, grp"""
 
 
-def _snapshot_runs(c: Conversion, parts: list, keep: str, base: int) -> None:
-    """Temp table ``pn_runs`` (a, b, code, tab, y0, y1) in one scan of the snapshot files.
+def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: dict,
+                   skip: set[int], keep: str, base: int) -> bool:
+    """Temp table ``pn_runs`` (a, b, code, tab, y0, y1) from one scan of the snapshot files.
 
-    One aggregate with two grouping sets: per tie the first and last year and a bit mask of the
-    years seen; per file the count of each drop reason (for the log). A tie whose mask has no
-    gap is one run; the few with gaps are expanded to their years and split into runs.
+    The scan groups the rows on their raw text: per group its first and last year, a bit mask
+    of the years seen and its row count. Rows that a cheap test on the raw text cannot show to be
+    kept keep their year in the group, so the drop reasons are then counted exactly per file on
+    the groups; the person keys and checks are built on the groups, not on every row. A tie whose
+    mask has no gap is one run; only ties with gaps are expanded to their years. Returns False
+    (nothing logged) if a group the cheap test passed is dropped after all; the caller then
+    takes the plain query.
     """
-    keys = list(dict.fromkeys((col, r) for _, _, checks in parts for col, r, _ in checks))
-    sels = []
-    for src, items, checks in parts:
+    raw = [*pn["ego"], *pn["alter"], pn["code"]]
+    ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
+    kinds = ", ".join(lit(k) for k in c.kinds)
+    kept_text = ", ".join(lit(str(k)) for k in CODES if k not in skip) or "NULL"
+    surely_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
+                   f"AND {en} <> {an} AND ltrim({en}, '-0 ') <> '' AND ltrim({an}, '-0 ') <> ''")
+    cols = ", ".join(qid(w.upper()) for w in raw)
+    scan = " UNION ALL ".join(f"SELECT {t} AS tab, {cols}, __year AS y FROM {src.view}"
+                              for t, src, _ in opened)
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE pn_g AS
+        SELECT tab, {cols}, CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
+               count(*) AS n, min(y) AS y0, max(y) AS y1,
+               bit_or(CAST(1 AS HUGEINT) << CAST(y - {base} AS HUGEINT)) AS mask
+        FROM ({scan}) GROUP BY ALL""")
+    # the keys, checks and code built on the groups (each part with its own column types)
+    per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
+                for t, src, _ in opened]
+    keys = list(dict.fromkeys((col, r) for _, _, checks in per_part for col, r, _ in checks))
+    built = []
+    for t, items, checks in per_part:
         preds = {(col, r): p for col, r, p in checks}
         flags = [f"coalesce({preds[k]}, false) AS __c{j}" if k in preds else f"false AS __c{j}"
                  for j, k in enumerate(keys)]
-        sels.append(f"SELECT {', '.join(items + flags)}, __file AS __f FROM {src.view}")
-    flags = ", ".join(f"__c{j}" for j in range(len(keys)))
+        built.append(f"SELECT {', '.join(items + flags)}, tab, yk, n, y0, y1, mask "
+                     f"FROM pn_g WHERE tab = {t}")
+    # stored, so that each key is built once per group (a view repeats them in every predicate)
     c.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pn_agg AS
-        WITH rows AS (SELECT *, {keep} AS __keep FROM ({' UNION ALL '.join(sels)}))
-        SELECT GROUPING(__f) = 0 AS per_file, __f, {flags}, count(*) AS n,
-               CASE WHEN __keep THEN a END AS ka, CASE WHEN __keep THEN b END AS kb,
-               CASE WHEN __keep THEN code END AS kc, tab, min(y) AS y0, max(y) AS y1,
-               bit_or(CAST(1 AS HUGEINT) << CAST(y - {base} AS HUGEINT)) AS mask
-        FROM rows
-        GROUP BY GROUPING SETS ((ka, kb, kc, tab), (__f, {flags}))""")
-    if keys:
-        for row in c.con.execute(f"""
-                SELECT __f, {', '.join(f'sum(n) FILTER (WHERE __c{j})' for j in range(len(keys)))}
-                FROM pn_agg WHERE per_file GROUP BY __f ORDER BY __f""").fetchall():
-            for (col, reason), n in zip(keys, row[1:]):
-                c.log("relations", col, row[0], reason, int(n or 0))
+        CREATE OR REPLACE TEMP TABLE pn_b AS
+        SELECT *, coalesce({keep}, false) AS __keep FROM ({" UNION ALL ".join(built)})""")
+    c.con.execute("DROP TABLE pn_g")
+    sums = ", ".join(f"sum(n) FILTER (WHERE __c{j})" for j in range(len(keys)))
+    counted = c.con.execute(f"""
+        SELECT tab, yk, count(*) FILTER (WHERE yk IS NULL AND NOT __keep), {sums}
+        FROM pn_b GROUP BY tab, yk""").fetchall()
+    if any(row[2] for row in counted):
+        c.con.execute("DROP TABLE pn_b")
+        return False
+    names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
+    for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[r[:2]]):
+        for (col, reason), n in zip(keys, row[3:]):
+            c.log("relations", col, names[row[:2]], reason, int(n or 0))
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE pn_t AS
+        SELECT a, b, code, tab, min(y0) AS y0, max(y1) AS y1, bit_or(mask) AS mask
+        FROM pn_b WHERE __keep GROUP BY a, b, code, tab""")
+    c.con.execute("DROP TABLE pn_b")
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn_runs AS
-        SELECT ka AS a, kb AS b, kc AS code, tab, y0, y1 FROM pn_agg
-        WHERE NOT per_file AND ka IS NOT NULL AND bit_count(mask) = y1 - y0 + 1
+        SELECT a, b, code, tab, y0, y1 FROM pn_t WHERE bit_count(mask) = y1 - y0 + 1
         UNION ALL
         ({runs_by_window(f'''
-            SELECT ka AS a, kb AS b, kc AS code, tab, y FROM pn_agg, range(y0, y1 + 1) r(y)
-            WHERE NOT per_file AND ka IS NOT NULL AND bit_count(mask) <> y1 - y0 + 1
+            SELECT a, b, code, tab, y FROM pn_t, range(y0, y1 + 1) r(y)
+            WHERE bit_count(mask) <> y1 - y0 + 1
               AND (mask >> CAST(y - {base} AS HUGEINT)) & 1 = 1''')})""")
-    c.con.execute("DROP TABLE pn_agg")
+    c.con.execute("DROP TABLE pn_t")
+    return True
 
 
 def discover_choices(c: Conversion, table: str) -> list:

@@ -317,26 +317,32 @@ def _popnet(tw: _Twin, year: int, first: int | None) -> None:
     codes = ("CASE relation WHEN 'household' THEN 401 WHEN 'colleague' THEN 201 "
              "WHEN 'classmate' THEN 503 WHEN 'neighbour' THEN "
              "CASE WHEN hash(person_id, alter_id) % 3 = 0 THEN 102 ELSE 101 END END")
-    stems = " ".join(f"WHEN '{lay}' THEN '{s}'" for lay, s in POPNET_LAYERS.items())
-    tmp = tw.out / ".popnet"
-    tw.con.execute(f"""
-        COPY (
-          SELECT rs(person_id) AS RINPERSOONS, rin(person_id) AS RINPERSOON,
-                 rs(alter_id) AS RINPERSOONSRELATIE, rin(alter_id) AS RINPERSOONRELATIE,
-                 {codes} AS RELATIE, CASE layer {stems} END AS stem, y
-          FROM (SELECT *, unnest(range(
-                  greatest({first}, CASE WHEN start_date IS NULL THEN {first}
-                           ELSE year(start_date) + CASE WHEN start_date = make_date(year(start_date), 1, 1)
-                                                   THEN 0 ELSE 1 END END),
-                  CASE WHEN end_date IS NULL THEN {year} ELSE year(end_date - 1) END + 1)) AS y
-                FROM relations WHERE layer <> 'family')
-        ) TO '{tmp}' (FORMAT csv, DELIMITER ';', HEADER, PARTITION_BY (stem, y))""")
-    for part in sorted(tmp.glob("stem=*/y=*/*.csv")):
-        stem, y = part.parent.parent.name[5:], part.parent.name[2:]
-        dest = tw.out / "Bevolking" / f"{stem}TAB" / f"{stem}{y}TABV1.csv"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(part), dest)
-    shutil.rmtree(tmp)
+    # Per layer, each tie's first and last snapshot year in a temp table, then one plain COPY per
+    # year: a COPY with PARTITION_BY over the unnested years ran out of memory at 18M persons.
+    tw.con.execute("SET preserve_insertion_order=false")
+    for layer, stem in POPNET_LAYERS.items():
+        tw.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE pn AS
+            SELECT CAST(person_id AS BIGINT) AS e, person_id IN (SELECT person_id FROM nset) AS en,
+                   CAST(alter_id AS BIGINT) AS a, alter_id IN (SELECT person_id FROM nset) AS an,
+                   {codes} AS code, y0, y1
+            FROM (SELECT *,
+                    greatest({first}, CASE WHEN start_date IS NULL THEN {first}
+                             ELSE year(start_date) + CASE WHEN start_date = make_date(year(start_date), 1, 1)
+                                                     THEN 0 ELSE 1 END END) AS y0,
+                    CASE WHEN end_date IS NULL THEN {year} ELSE year(end_date - 1) END AS y1
+                  FROM relations WHERE layer = '{layer}')
+            WHERE y0 <= y1""")
+        lo, hi = tw.con.execute("SELECT min(y0), max(y1) FROM pn").fetchone()
+        for y in range(lo, hi + 1) if lo is not None else ():
+            tw.csv(f"Bevolking/{stem}TAB/{stem}{y}TABV1", f"""
+                SELECT CASE WHEN en THEN 'N' ELSE 'R' END AS RINPERSOONS,
+                       lpad(CAST(e + 1 AS VARCHAR), 9, '0') AS RINPERSOON,
+                       CASE WHEN an THEN 'N' ELSE 'R' END AS RINPERSOONSRELATIE,
+                       lpad(CAST(a + 1 AS VARCHAR), 9, '0') AS RINPERSOONRELATIE, code AS RELATIE
+                FROM pn WHERE y0 <= {y} AND {y} <= y1""")
+        tw.con.execute("DROP TABLE pn")
+    tw.con.execute("SET preserve_insertion_order=true")
     fam = {"parent": "301", "child": "304", "sibling": "306", "half_sibling": "307"}
     tw.csv(f"Bevolking/FAMILIENETWERKTAB/FAMILIENETWERK{year}TABV1", f"""
         SELECT rs(person_id) AS RINPERSOONS, rin(person_id) AS RINPERSOON,
