@@ -326,14 +326,14 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
 
 
 def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkeypatch):
-    """A self-tie written with a padded number passes the raw-text test but is dropped once the
+    """A self-tie written with a trailing space passes the raw-text test but is dropped once the
     keys are built: the conversion then takes the plain query and still counts it per file."""
     from cbs_handmade import _csv, rin
 
     ra = tmp_path / "ra"
     _random_popnet(ra)
     _csv(ra / "Bevolking/BURENNETWERKTAB/BURENNETWERK2024TABV1.csv", pd.DataFrame(
-        [("R", rin(7), "R", " " + rin(7), "101"), ("R", rin(7), "R", rin(8), "101")], columns=[
+        [("R", rin(7), "R", rin(7) + " ", "101"), ("R", rin(7), "R", rin(8), "101")], columns=[
             "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE", "RELATIE"]))
     (tmp_path / "m.toml").write_text(_popnet_mapping())
     from crimcareer.cbs import popnet

@@ -176,8 +176,12 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
     kinds = ", ".join(lit(k) for k in c.kinds)
     kept_text = ", ".join(lit(str(k)) for k in CODES if k not in skip) or "NULL"
+    # a number above nine zeros that does not start with them has a digit above 0 before its
+    # tenth character, so it is not made of dashes and zeros (cheaper than ltrim per row)
+    zeros = lit("0" * expr.RIN_WIDTH)
     surely_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
-                   f"AND {en} <> {an} AND ltrim({en}, '-0 ') <> '' AND ltrim({an}, '-0 ') <> ''")
+                   f"AND {en} <> {an} AND {en} > {zeros} AND NOT starts_with({en}, {zeros}) "
+                   f"AND {an} > {zeros} AND NOT starts_with({an}, {zeros})")
     cols = ", ".join(qid(w.upper()) for w in raw)
     scan = " UNION ALL ".join(f"SELECT {t} AS tab, {cols}, __year AS y FROM {src.view}"
                               for t, src, _ in opened)
