@@ -359,3 +359,29 @@ def test_a_popnet_table_whose_codes_are_all_skipped_is_not_read(tmp_path):
     assert _log(tmp_path / "out")["files_not_read"] == res.not_read
     assert set(_rel(tmp_path / "out").layer) == {"neighbours", "work"}
     assert not any("HUISGENOTEN" in f["file"] for f in res.files)
+
+
+def test_sav_files_copied_in_worker_processes_equal_the_serial_copy(tmp_path, monkeypatch):
+    import duckdb
+
+    from cbs_handmade import _sav, persons_frame
+    from crimcareer.cbs import read
+
+    ra = tmp_path / "ra"
+    for y in (2020, 2021, 2022):
+        df = persons_frame([101, 102, 103, 104])
+        df.loc[1, df.columns[2]] = ""  # an empty string becomes null in both copies
+        _sav(ra / f"GBAPERSOON{y}TABV1.sav", df)
+    files = [f for f in discover.find_files(ra)]
+    cols = list(persons_frame([101]).columns)
+    got = {}
+    for name, floor in (("serial", 1 << 60), ("workers", 0)):
+        monkeypatch.setattr(read, "PARALLEL_MIN_BYTES", floor)
+        monkeypatch.setattr(read.os, "cpu_count", lambda: 2)
+        r = read.Reader(duckdb.connect(), tmp_path / name)
+        (tmp_path / name).mkdir()
+        src = r.open_group(files, cols)
+        assert bool(r._copies) is False  # every copy made ahead was taken
+        got[name] = r.con.execute(f"SELECT * FROM {src.view} ORDER BY __file, 1, 2").df()
+    assert len(got["serial"]) == 12 and got["serial"].isna().any().any()
+    pd.testing.assert_frame_equal(got["serial"], got["workers"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 from crimcareer.cbs.discover import CbsFile
 
 CHUNK_ROWS = 500_000
+PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
 _DELIMITERS = ",;\t|"
 
 
@@ -131,6 +133,7 @@ class Reader:
         self.work = work
         self.csv_options = csv_options or {}
         self.n = 0
+        self._copies: dict[tuple[Path, tuple[str, ...]], Path] = {}  # made by copy_ahead
 
     def open(self, f: CbsFile, wanted: list[str]) -> Source:
         """A view over `f` with the wanted columns that exist (others are simply absent)."""
@@ -171,6 +174,7 @@ class Reader:
         Files with the same format and columns are read in one scan (CSV: one ``read_csv`` of
         the list; SPSS/Stata: their parquet copies in one ``read_parquet``)."""
         groups: dict[tuple, list[tuple[CbsFile, str, dict[str, str]]]] = {}
+        found = []
         for f in files:
             dialect = None
             if f.format == ".csv":
@@ -184,7 +188,10 @@ class Reader:
             real = {w.upper(): r for w in wanted if (r := resolve(cols, w)) is not None}
             if not real:
                 raise SourceError(f"{f.path.name}: none of the mapped columns {wanted} present")
-            keep = sorted(set(real.values()), key=cols.index)
+            found.append((f, dialect, cols, real, sorted(set(real.values()), key=cols.index)))
+        self.copy_ahead([(f, keep) for f, _, _, _, keep in found
+                         if f.format in (".sav", ".zsav", ".dta")])
+        for f, dialect, cols, real, keep in found:
             if f.format in (".sav", ".zsav", ".dta"):
                 kind, path = "parquet", str(self._stat_to_parquet(f, keep))
             elif f.format == ".csv":
@@ -230,29 +237,61 @@ class Reader:
 
     def _stat_to_parquet(self, f: CbsFile, keep: list[str]) -> Path:
         """SPSS / Stata -> parquet in chunks of CHUNK_ROWS, only `keep` columns."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        import pyreadstat
-
-        reader = pyreadstat.read_dta if f.format == ".dta" else pyreadstat.read_sav
+        if (f.path, tuple(keep)) in self._copies:
+            return self._copies.pop((f.path, tuple(keep)))
         self.n += 1
         out = self.work / f"{f.path.stem}_{self.n}.parquet"
-        writer = None
-        schema = None
-        try:
-            for df, meta in pyreadstat.read_file_in_chunks(
-                    reader, str(f.path), chunksize=CHUNK_ROWS, usecols=keep,
-                    disable_datetime_conversion=True):
-                if schema is None:
-                    kinds = meta.readstat_variable_types
-                    schema = pa.schema([(c, pa.string() if kinds.get(c) == "string"
-                                         else pa.float64()) for c in df.columns])
-                    writer = pq.ParquetWriter(str(out), schema)
-                for fld in schema:
-                    if pa.types.is_string(fld.type):
-                        df[fld.name] = df[fld.name].where(df[fld.name].ne(""), None)
-                writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
-        finally:
-            if writer is not None:
-                writer.close()
+        stat_to_parquet(str(f.path), f.format, keep, str(out))
         return out
+
+    def copy_ahead(self, todo: list[tuple[CbsFile, list[str]]]) -> None:
+        """Copy several SPSS/Stata files to parquet at once, one process per core; a later
+        `_stat_to_parquet` of the same file and columns takes the copy. Small sets stay serial."""
+        todo = [(f, k) for f, k in todo if (f.path, tuple(k)) not in self._copies]
+        workers = min(len(todo), os.cpu_count() or 1)
+        if workers < 2 or sum(f.path.stat().st_size for f, _ in todo) < PARALLEL_MIN_BYTES:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        outs = []
+        for f, _ in todo:
+            self.n += 1
+            outs.append(self.work / f"{f.path.stem}_{self.n}.parquet")
+        # spawn, not fork: the parent holds a running DuckDB connection and its threads
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            list(ex.map(stat_to_parquet, [str(f.path) for f, _ in todo],
+                        [f.format for f, _ in todo], [k for _, k in todo], map(str, outs)))
+        for (f, k), out in zip(todo, outs):
+            self._copies[(f.path, tuple(k))] = out
+
+
+def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str) -> None:
+    """Copy the `keep` columns of one SPSS / Stata file to parquet in chunks of CHUNK_ROWS;
+    strings stay text (leading zeros), empty strings become null, numbers float64."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import pyreadstat
+
+    reader = pyreadstat.read_dta if fmt == ".dta" else pyreadstat.read_sav
+    writer = None
+    schema = None
+    try:
+        for df, meta in pyreadstat.read_file_in_chunks(
+                reader, path, chunksize=CHUNK_ROWS, usecols=keep,
+                disable_datetime_conversion=True):
+            if schema is None:
+                kinds = meta.readstat_variable_types
+                schema = pa.schema([(c, pa.string() if kinds.get(c) == "string"
+                                     else pa.float64()) for c in df.columns])
+                writer = pq.ParquetWriter(out, schema)
+            table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+            for i, fld in enumerate(schema):
+                if pa.types.is_string(fld.type):
+                    col = table.column(i)
+                    table = table.set_column(i, fld, pc.if_else(pc.equal(col, ""), None, col))
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
