@@ -246,6 +246,7 @@ def test_cbs_convert_command_exit_codes(converted, tmp_path):
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o"),
                                  "--mapping", str(tmp_path / "m.toml")])
     assert r.exit_code == 1 and "not converted: detentions" in r.output
+    assert "cbs convert: persons (" in r.output  # progress, one line per table (stderr)
     (tmp_path / "bad.toml").write_text("[[casez]]\nfrom = 'X'\n")
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o2"),
                                  "--mapping", str(tmp_path / "bad.toml")])

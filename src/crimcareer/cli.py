@@ -620,7 +620,8 @@ def cbs_convert(
     if mapping is None and (ra_dir / PROJECT_MAPPING).exists():
         typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
-        res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit)
+        res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit,
+                      progress=True)
     except (MappingError, SourceError, duckdb.Error, OSError) as e:
         typer.echo(f"cannot convert: {e}", err=True)
         raise typer.Exit(2) from None

@@ -14,7 +14,9 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,8 +297,9 @@ class Converter:
 
 def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None = None,
             threads: int | None = None, memory_limit: str | None = None,
-            work_dir: str | Path | None = None) -> Result:
-    """Convert `ra_dir` into the contract folder `out`; returns what was written and logged."""
+            work_dir: str | Path | None = None, progress: bool = False) -> Result:
+    """Convert `ra_dir` into the contract folder `out`; returns what was written and logged.
+    With `progress`, one line per contract table on stderr (a national run takes minutes)."""
     ra, out = Path(ra_dir), Path(out)
     if not ra.is_dir():
         raise SourceError(f"{ra} is not a folder")
@@ -308,14 +311,23 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
     work = Path(tempfile.mkdtemp(prefix="crimcareer-cbs-", dir=work_dir))
     try:
         c = Converter(ra, out, m, work, threads, memory_limit)
+        t0 = time.time()
+
+        def done(table: str) -> None:
+            if progress:
+                print(f"cbs convert: {table} ({time.time() - t0:.0f}s)", file=sys.stderr)
+
         c.persons()
+        done("persons")
         for t in ("cases", "education", "households", "youth_care", "detentions",
                   "probation_advice"):
             if m.get(t):
                 c.simple_table(t)
+                done(t)
             else:
                 c.unmappable(t, "-", "no mapping (add [[%s]] blocks to a mapping file)" % t)
         c.relations()  # after persons and households: spells are bounded by birth, housemates
+        done("relations (family, households, POPNET)")
         c.con.close()
         res = c.res
         res.cutoff = c.cutoff()
