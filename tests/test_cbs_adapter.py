@@ -283,6 +283,8 @@ def _random_popnet(ra: Path, seed: int = 3) -> None:
                 if code in codes and rng.random() < 0.6:
                     rows += [("R", rin(a), "R", rin(b), str(code))] * int(rng.integers(1, 3))
             rows.append(("R", DASH9, "R", rin(5), "101" if stem == "BURENNETWERK" else "201"))
+            if stem == "BURENNETWERK":  # one tie written with a leading space in one year only
+                rows.append(("R", (" " if y == 2015 else "") + rin(41), "R", rin(42), "101"))
             _csv(ra / f"Bevolking/{stem}TAB/{stem}{y}TABV1.csv", pd.DataFrame(rows, columns=[
                 "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE",
                 "RELATIE"]))
@@ -321,6 +323,8 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     mask, window = got["mask"], got["window"]
     assert len(mask[0]) > 100 and mask[0].start_date.notna().any()
     assert mask[0].duplicated(["person_id", "alter_id", "relation"]).any()  # ties with gaps
+    padded = mask[0][mask[0].person_id == pid(41)]  # plain and padded years make one spell
+    assert len(padded) == 1 and padded.start_date.isna().all() and padded.end_date.isna().all()
     pd.testing.assert_frame_equal(mask[0], window[0])
     assert mask[1] == window[1] and any("unknown relation code" in e for e in mask[1])
     assert taken == [True]  # the fast path ran once (the window run never calls it)

@@ -162,36 +162,61 @@ def runs_by_window(raw: str) -> str:
 
 def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: dict,
                    skip: set[int], keep: str, base: int) -> bool:
-    """Temp table ``pn_runs`` (a, b, code, tab, y0, y1) from one scan of the snapshot files.
+    """Temp view ``pn_runs`` (a, b, code, tab, y0, y1) from the snapshot files, layer by layer.
 
-    The scan groups the rows on their raw text: per group its first and last year, a bit mask
-    of the years seen and its row count. Rows that a cheap test on the raw text cannot show to be
-    kept keep their year in the group, so the drop reasons are then counted exactly per file on
-    the groups; the person keys and checks are built on the groups, not on every row. A tie whose
-    mask has no gap is one run; only ties with gaps are expanded to their years. Returns False
-    (nothing logged) if a group the cheap test passed is dropped after all; the caller then
-    takes the plain query.
+    Rows whose ego and alter are a person kind and a plain person number (RIN_WIDTH digits, not
+    all zeros) and whose code is kept are grouped on compact keys (kind and number in one
+    BIGINT): per tie its first and last year and a bit mask of the years seen. The other rows are
+    grouped on their raw text; those that a cheap test cannot show to be kept keep their year in
+    the group, so the drop reasons are counted exactly per file, with the keys and checks built
+    once per group. A tie whose mask has no gap is one run; only ties with gaps are expanded to
+    their years. Returns False (nothing logged) if a group the cheap test passed is dropped after
+    all; the caller then takes the plain query.
     """
     raw = [*pn["ego"], *pn["alter"], pn["code"]]
     ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
     kinds = ", ".join(lit(k) for k in c.kinds)
     kept_text = ", ".join(lit(str(k)) for k in CODES if k not in skip) or "NULL"
+    w, scale = expr.RIN_WIDTH, 10 ** expr.RIN_WIDTH
+    years = [ch.year for _, _, chs in opened for ch in chs]
+    mask_type = "BIGINT" if max(years) - base < 62 else "HUGEINT"
+    bit = f"bit_or(CAST(1 AS {mask_type}) << CAST(y - {base} AS {mask_type}))"
+
+    def plain(col: str) -> str:  # exactly RIN_WIDTH digits, not all zeros: the number gives it back
+        num = f"TRY_CAST({col} AS UBIGINT)"
+        return f"({num} > 0 AND lpad(CAST({num} AS VARCHAR), {w}, '0') = {col})"
+
+    def compact(kind: str, num: str) -> str:
+        return f"list_position([{kinds}], {kind}) * CAST({scale} AS BIGINT) + CAST({num} AS BIGINT)"
+
+    plain_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
+                  f"AND {plain(en)} AND {plain(an)} AND ({ek} <> {ak} OR {en} <> {an})")
     # a number above nine zeros that does not start with them has a digit above 0 before its
     # tenth character, so it is not made of dashes and zeros (cheaper than ltrim per row)
-    zeros = lit("0" * expr.RIN_WIDTH)
+    zeros = lit("0" * w)
     surely_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
                    f"AND {en} <> {an} AND {en} > {zeros} AND NOT starts_with({en}, {zeros}) "
                    f"AND {an} > {zeros} AND NOT starts_with({an}, {zeros})")
-    cols = ", ".join(qid(w.upper()) for w in raw)
-    scan = " UNION ALL ".join(f"SELECT {t} AS tab, {cols}, __year AS y FROM {src.view}"
-                              for t, src, _ in opened)
-    c.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pn_g AS
-        SELECT tab, {cols}, CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
-               count(*) AS n, min(y) AS y0, max(y) AS y1,
-               bit_or(CAST(1 AS HUGEINT) << CAST(y - {base} AS HUGEINT)) AS mask
-        FROM ({scan}) GROUP BY ALL""")
-    # the keys, checks and code built on the groups (each part with its own column types)
+    cols = ", ".join(qid(x.upper()) for x in raw)
+    c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_a (a BIGINT, b BIGINT, code INTEGER, "
+                  f"tab INTEGER, y0 INTEGER, y1 INTEGER, mask {mask_type})")
+    c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_g AS SELECT 0 AS tab, {cols}, 0 AS yk, "
+                  f"0::BIGINT AS n, 0 AS y0, 0 AS y1, CAST(0 AS {mask_type}) AS mask "
+                  f"FROM {opened[0][1].view} LIMIT 0")
+    for t, src, _ in opened:  # one layer at a time: the aggregate's memory is one layer's
+        c.con.execute(f"""
+            INSERT INTO pn_a
+            SELECT {compact(ek, en)} AS a, {compact(ak, an)} AS b, CAST({cd} AS INTEGER) AS code,
+                   {t} AS tab, min(__year) AS y0, max(__year) AS y1, {bit.replace('y -', '__year -')}
+            FROM {src.view} WHERE coalesce({plain_kept}, false) GROUP BY ALL""")
+        c.con.execute(f"""
+            INSERT INTO pn_g
+            SELECT {t} AS tab, {cols},
+                   CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
+                   count(*) AS n, min(y) AS y0, max(y) AS y1, {bit} AS mask
+            FROM (SELECT *, __year AS y FROM {src.view} WHERE NOT coalesce({plain_kept}, false))
+            GROUP BY ALL""")
+    # the keys, checks and code built on the raw groups (each part with its own column types)
     per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
                 for t, src, _ in opened]
     keys = list(dict.fromkeys((col, r) for _, _, checks in per_part for col, r, _ in checks))
@@ -209,28 +234,44 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     c.con.execute("DROP TABLE pn_g")
     sums = ", ".join(f"sum(n) FILTER (WHERE __c{j})" for j in range(len(keys)))
     counted = c.con.execute(f"""
-        SELECT tab, yk, count(*) FILTER (WHERE yk IS NULL AND NOT __keep), {sums}
+        SELECT tab, yk, count(*) FILTER (WHERE yk IS NULL AND NOT __keep),
+               count(*) FILTER (WHERE __keep), {sums}
         FROM pn_b GROUP BY tab, yk""").fetchall()
     if any(row[2] for row in counted):
         c.con.execute("DROP TABLE pn_b")
+        c.con.execute("DROP TABLE pn_a")
         return False
     names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
     for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[r[:2]]):
-        for (col, reason), n in zip(keys, row[3:]):
+        for (col, reason), n in zip(keys, row[4:]):
             c.log("relations", col, names[row[:2]], reason, int(n or 0))
-    c.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pn_t AS
-        SELECT a, b, code, tab, min(y0) AS y0, max(y1) AS y1, bit_or(mask) AS mask
-        FROM pn_b WHERE __keep GROUP BY a, b, code, tab""")
+    decode = {x: f"list_extract([{kinds}], CAST({x} // {scale} AS INTEGER)) || "
+                 f"lpad(CAST({x} % {scale} AS VARCHAR), {w}, '0')" for x in ("a", "b")}
+    if any(row[3] for row in counted):  # kept ties outside the plain form: merged on the keys
+        c.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE pn_t AS
+            SELECT a, b, code, tab, min(y0) AS y0, max(y1) AS y1, bit_or(mask) AS mask
+            FROM (SELECT {decode['a']} AS a, {decode['b']} AS b, code, tab, y0, y1, mask
+                  FROM pn_a
+                  UNION ALL SELECT a, b, code, tab, y0, y1, mask FROM pn_b WHERE __keep)
+            GROUP BY a, b, code, tab""")
+        c.con.execute("DROP TABLE pn_a")
+    else:  # every tie in plain form: runs on the compact keys, decoded when read
+        c.con.execute("ALTER TABLE pn_a RENAME TO pn_t")
     c.con.execute("DROP TABLE pn_b")
     c.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE pn_runs AS
+        CREATE OR REPLACE TEMP TABLE pn_runs_k AS
         SELECT a, b, code, tab, y0, y1 FROM pn_t WHERE bit_count(mask) = y1 - y0 + 1
         UNION ALL
         ({runs_by_window(f'''
             SELECT a, b, code, tab, y FROM pn_t, range(y0, y1 + 1) r(y)
             WHERE bit_count(mask) <> y1 - y0 + 1
-              AND (mask >> CAST(y - {base} AS HUGEINT)) & 1 = 1''')})""")
+              AND (mask >> CAST(y - {base} AS {mask_type})) & 1 = 1''')})""")
+    compact_keys = c.con.execute("SELECT data_type FROM information_schema.columns WHERE "
+                                 "table_name = 'pn_runs_k' AND column_name = 'a'").fetchone()[0]
+    a, b = ((decode["a"], decode["b"]) if compact_keys == "BIGINT" else ("a", "b"))
+    c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_runs AS SELECT {a} AS a, {b} AS b, code, tab, "
+                  "y0, y1 FROM pn_runs_k")
     c.con.execute("DROP TABLE pn_t")
     return True
 
