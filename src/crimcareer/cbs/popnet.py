@@ -90,7 +90,7 @@ def spells(c: Conversion) -> str | None:
             continue
         try:
             src = c.open(chs, [*pn["ego"], *pn["alter"], pn["code"]], "relations")
-            _tie_columns(src, pn, c.kinds, skip)
+            _tie_columns(src, pn, c.kinds, skip)  # a mapped column missing: this table only
         except (SourceError, duckdb.Error) as e:
             c.unmappable("relations", table, str(e))
             continue
