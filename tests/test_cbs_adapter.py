@@ -285,6 +285,8 @@ def _random_popnet(ra: Path, seed: int = 3) -> None:
             rows.append(("R", DASH9, "R", rin(5), "101" if stem == "BURENNETWERK" else "201"))
             if stem == "BURENNETWERK":  # one tie written with a leading space in one year only
                 rows.append(("R", (" " if y == 2015 else "") + rin(41), "R", rin(42), "101"))
+            else:  # nine characters that read as number 43 but are not its digits, one year
+                rows.append(("R", " " + rin(43)[1:] if y == 2012 else rin(43), "R", rin(44), "201"))
             _csv(ra / f"Bevolking/{stem}TAB/{stem}{y}TABV1.csv", pd.DataFrame(rows, columns=[
                 "RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE", "RINPERSOONRELATIE",
                 "RELATIE"]))
@@ -325,6 +327,8 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     assert mask[0].duplicated(["person_id", "alter_id", "relation"]).any()  # ties with gaps
     padded = mask[0][mask[0].person_id == pid(41)]  # plain and padded years make one spell
     assert len(padded) == 1 and padded.start_date.isna().all() and padded.end_date.isna().all()
+    short = mask[0][mask[0].alter_id == pid(44)]  # ' 00000043' is the key R00000043 (trimmed)
+    assert sorted(short.person_id.unique()) == [pid(43), "R00000043"] and len(short) == 3
     pd.testing.assert_frame_equal(mask[0], window[0])
     assert mask[1] == window[1] and any("unknown relation code" in e for e in mask[1])
     assert taken == [True]  # the fast path ran once (the window run never calls it)
