@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,9 @@ class Converter:
         self.kinds = tuple(mapping.get("settings", {}).get("person_kinds", ["R"]))
         self.res = Result(out)
         self._used: set[Path] = set()
+        # files are hashed in a thread while the engine reads them (hashlib releases the GIL;
+        # the bytes are read once into the page cache for both)
+        self._hashing = ThreadPoolExecutor(1, thread_name_prefix="crimcareer-sha256")
         self.n = 0
 
     # -- sources ----------------------------------------------------------------------------------
@@ -108,8 +112,16 @@ class Converter:
                 "provisional": ch.file.provisional, "why": ch.reason,
                 "passed_over": [str(f.path.relative_to(self.ra)) for f in ch.passed_over],
                 "vrl_columns": vrl,
-                "sha256": sha256(ch.file.path), "bytes": ch.file.path.stat().st_size})
+                "sha256": self._hashing.submit(sha256, ch.file.path),
+                "bytes": ch.file.path.stat().st_size})
         return src
+
+    def hashes_done(self) -> None:
+        """Wait for the files' SHA-256 (computed beside the conversion) and record them."""
+        for f in self.res.files:
+            if isinstance(f["sha256"], Future):
+                f["sha256"] = f["sha256"].result()
+        self._hashing.shutdown()
 
     def materialize(self, table: str, parts: list[tuple[Source, list[str],
                                                          list[tuple[str, str, str]]]],
@@ -309,6 +321,7 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
     mp.check(m)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="crimcareer-cbs-", dir=work_dir))
+    c = None
     try:
         c = Converter(ra, out, m, work, threads, memory_limit)
         t0 = time.time()
@@ -329,11 +342,14 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
         c.relations()  # after persons and households: spells are bounded by birth, housemates
         done("relations (family, households, POPNET)")
         c.con.close()
+        c.hashes_done()
         res = c.res
         res.cutoff = c.cutoff()
         _write_meta(res, ra, mapping_file)
         return res
     finally:
+        if c is not None:  # a failed conversion: hashes still queued are not computed
+            c._hashing.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -217,11 +217,11 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     # its numbers' digits only if every row is written as those digits (or a text collides
     # with them: about 1 in 10^19). Two integers per group where the texts' own least and
     # greatest took four strings: the national aggregate must fit in memory.
-    aggs = (f"count(*) AS n, min(__year) AS y0, max(__year) AS y1, {bit} AS mask, "
+    aggs = (f"count(*) AS n, {bit} AS mask, "
             f"min(hash({en}, {an})) AS h0, max(hash({en}, {an})) AS h1")
     c.con.execute(f"""CREATE OR REPLACE TEMP TABLE pn_f (tab INTEGER, a BIGINT, b BIGINT,
-        code INTEGER, raw VARCHAR[], yk INTEGER, n BIGINT, y0 INTEGER, y1 INTEGER,
-        mask {mask_type}, h0 UBIGINT, h1 UBIGINT)""")
+        code INTEGER, raw VARCHAR[], yk INTEGER, n BIGINT, mask {mask_type}, h0 UBIGINT,
+        h1 UBIGINT)""")
     for t, src, _ in opened:  # one layer at a time: the aggregate's memory is one layer's
         c.con.execute(f"""
             INSERT INTO pn_f SELECT {t}, * FROM (
@@ -254,10 +254,20 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                           "pn_f.a = pn_x.a AND pn_f.b = pn_x.b AND pn_f.code = pn_x.code")
         c.con.execute("DROP TABLE pn_x")
     cols = ", ".join(f"raw[{i}] AS {qid(x.upper())}" for i, x in enumerate(raw, 1))
+    # first and last year from the mask (stored in the aggregate, they widened every group of
+    # the national spill): the lowest set bit exactly; the highest from log2, corrected by one
+    # where the double rounded
+    top = f"CAST(floor(log2(CAST(mask AS DOUBLE))) AS INTEGER)"
+    c.con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW pn_fy AS
+        SELECT *, {base} + bit_count((mask & -mask) - 1) AS y0,
+               {base} + k - CASE WHEN (mask >> CAST(k AS {mask_type})) = 0 THEN 1 ELSE 0 END
+                 + CASE WHEN (mask >> CAST(k + 1 AS {mask_type})) > 0 THEN 1 ELSE 0 END AS y1
+        FROM (SELECT *, {top} AS k FROM pn_f)""")
     c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_g AS SELECT tab, {cols}, yk, n, y0, y1, mask "
-                  "FROM pn_f WHERE raw IS NOT NULL")
+                  "FROM pn_fy WHERE raw IS NOT NULL")
     c.con.execute("CREATE OR REPLACE TEMP VIEW pn_a AS SELECT a, b, code, tab, y0, y1, mask "
-                  "FROM pn_f WHERE a IS NOT NULL")
+                  "FROM pn_fy WHERE a IS NOT NULL")
     # the keys, checks and code built on the raw groups (each part with its own column types)
     per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
                 for t, src, _ in opened]
@@ -282,6 +292,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     if any(row[2] for row in counted):
         c.con.execute("DROP TABLE pn_b")
         c.con.execute("DROP VIEW pn_a")
+        c.con.execute("DROP VIEW pn_fy")
         c.con.execute("DROP TABLE pn_f")
         return False
     names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
@@ -300,7 +311,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
             GROUP BY a, b, code, tab""")
     else:  # every tie in plain form: runs on the compact keys, decoded when read
         c.con.execute("CREATE OR REPLACE TEMP VIEW pn_t AS SELECT a, b, code, tab, y0, y1, mask "
-                      "FROM pn_f WHERE a IS NOT NULL")
+                      "FROM pn_fy WHERE a IS NOT NULL")
     c.con.execute("DROP VIEW pn_a")
     c.con.execute("DROP TABLE pn_b")
     c.con.execute(f"""
@@ -317,6 +328,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_runs AS SELECT {a} AS a, {b} AS b, code, tab, "
                   "y0, y1 FROM pn_runs_k")
     c.con.execute(f"DROP {'VIEW' if compact_keys == 'BIGINT' else 'TABLE'} pn_t")
+    c.con.execute("DROP VIEW pn_fy")
     c.con.execute("DROP TABLE pn_f")
     return True
 

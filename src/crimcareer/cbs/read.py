@@ -20,6 +20,7 @@ from crimcareer.cbs.discover import CbsFile
 
 CHUNK_ROWS = 500_000
 PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
+SPLIT_MIN_ROWS = 100_000  # a file split into row ranges has at least this many rows per part
 _DELIMITERS = ",;\t|"
 
 
@@ -133,7 +134,7 @@ class Reader:
         self.work = work
         self.csv_options = csv_options or {}
         self.n = 0
-        self._copies: dict[tuple[Path, tuple[str, ...]], Path] = {}  # made by copy_ahead
+        self._copies: dict[tuple[Path, tuple[str, ...]], list[Path]] = {}  # by copy_ahead
 
     def open(self, f: CbsFile, wanted: list[str]) -> Source:
         """A view over `f` with the wanted columns that exist (others are simply absent)."""
@@ -153,7 +154,8 @@ class Reader:
         if not keep:
             raise SourceError(f"{f.path.name}: none of the mapped columns {wanted} present")
         if f.format in (".sav", ".zsav", ".dta"):
-            rel = f"read_parquet({lit(self._stat_to_parquet(f, keep))})"
+            parts = self._stat_to_parquet(f, keep)
+            rel = f"read_parquet([{', '.join(lit(p) for p in parts)}])"
         elif f.format == ".csv":
             assert dialect is not None
             rel = (f"read_csv({lit(f.path)}, header=true, all_varchar=true, auto_detect=false, "
@@ -192,13 +194,14 @@ class Reader:
         self.copy_ahead([(f, keep) for f, _, _, _, keep in found
                          if f.format in (".sav", ".zsav", ".dta")])
         for f, dialect, cols, real, keep in found:
-            if f.format in (".sav", ".zsav", ".dta"):
-                kind, path = "parquet", str(self._stat_to_parquet(f, keep))
+            if f.format in (".sav", ".zsav", ".dta"):  # one or more parts (row ranges)
+                kind, paths = "parquet", [str(p) for p in self._stat_to_parquet(f, keep)]
             elif f.format == ".csv":
-                kind, path = ("csv", dialect, tuple(cols)), str(f.path)
+                kind, paths = ("csv", dialect, tuple(cols)), [str(f.path)]
             else:
-                kind, path = "parquet", str(f.path)
-            groups.setdefault((kind, tuple(sorted(real.items()))), []).append((f, path, real))
+                kind, paths = "parquet", [str(f.path)]
+            for path in paths:
+                groups.setdefault((kind, tuple(sorted(real.items()))), []).append((f, path, real))
         selects, types = [], {}
         names = {path: f for members in groups.values() for f, path, _ in members}
         for (kind, _), members in groups.items():
@@ -235,40 +238,66 @@ class Reader:
         cols = {w: w for w in types}
         return Source(files[-1], view, cols, types)
 
-    def _stat_to_parquet(self, f: CbsFile, keep: list[str]) -> Path:
-        """SPSS / Stata -> parquet in chunks of CHUNK_ROWS, only `keep` columns."""
+    def _stat_to_parquet(self, f: CbsFile, keep: list[str]) -> list[Path]:
+        """SPSS / Stata -> parquet in chunks of CHUNK_ROWS, only `keep` columns (the parts
+        copy_ahead made, in row order, or one file copied now)."""
         if (f.path, tuple(keep)) in self._copies:
             return self._copies.pop((f.path, tuple(keep)))
         self.n += 1
         out = self.work / f"{f.path.stem}_{self.n}.parquet"
         stat_to_parquet(str(f.path), f.format, keep, str(out))
-        return out
+        return [out]
 
     def copy_ahead(self, todo: list[tuple[CbsFile, list[str]]]) -> None:
         """Copy several SPSS/Stata files to parquet at once, one process per core; a later
-        `_stat_to_parquet` of the same file and columns takes the copy. Small sets stay serial."""
+        `_stat_to_parquet` of the same file and columns takes the copy. Fewer files than cores
+        are split into row ranges (one file of a national table: households, persons). Small
+        sets stay serial."""
         todo = [(f, k) for f, k in todo if (f.path, tuple(k)) not in self._copies]
-        workers = min(len(todo), os.cpu_count() or 1)
-        if workers < 2 or sum(f.path.stat().st_size for f, _ in todo) < PARALLEL_MIN_BYTES:
+        workers = os.cpu_count() or 1
+        if workers < 2 or not todo or \
+                sum(f.path.stat().st_size for f, _ in todo) < PARALLEL_MIN_BYTES:
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        outs = []
-        for f, _ in todo:
-            self.n += 1
-            outs.append(self.work / f"{f.path.stem}_{self.n}.parquet")
+        split = -(-workers // len(todo))  # parts per file
+        tasks = []  # (file, columns, out, first row, rows or 0 for the rest)
+        for f, k in todo:
+            rows = _row_count(f) if split > 1 else None
+            ranges = ([(i * -(-rows // split), -(-rows // split)) for i in range(split)]
+                      if rows and rows >= split * SPLIT_MIN_ROWS else [(0, 0)])
+            for first, n in ranges:
+                self.n += 1
+                tasks.append((f, k, self.work / f"{f.path.stem}_{self.n}.parquet", first, n))
+        if len(tasks) < 2:
+            return
         # spawn, not fork: the parent holds a running DuckDB connection and its threads
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            list(ex.map(stat_to_parquet, [str(f.path) for f, _ in todo],
-                        [f.format for f, _ in todo], [k for _, k in todo], map(str, outs)))
-        for (f, k), out in zip(todo, outs):
-            self._copies[(f.path, tuple(k))] = out
+        with ProcessPoolExecutor(min(workers, len(tasks)),
+                                 mp_context=multiprocessing.get_context("spawn")) as ex:
+            list(ex.map(stat_to_parquet, *zip(*[(str(f.path), f.format, k, str(out), first, n)
+                                                for f, k, out, first, n in tasks])))
+        for f, k, out, _, _ in tasks:
+            self._copies.setdefault((f.path, tuple(k)), []).append(out)
 
 
-def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str) -> None:
-    """Copy the `keep` columns of one SPSS / Stata file to parquet in chunks of CHUNK_ROWS;
-    strings stay text (leading zeros), empty strings become null, numbers float64."""
+def _row_count(f: CbsFile) -> int | None:
+    """Rows of an SPSS / Stata file from its header (None when the header does not say)."""
+    import pyreadstat
+
+    reader = pyreadstat.read_dta if f.format == ".dta" else pyreadstat.read_sav
+    try:
+        n = reader(str(f.path), metadataonly=True)[1].number_rows
+    except Exception:  # noqa: BLE001 - the copy itself will report an unreadable file
+        return None
+    return n if n and n > 0 else None
+
+
+def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str, first: int = 0,
+                    rows: int = 0) -> None:
+    """Copy the `keep` columns of one SPSS / Stata file (`rows` rows from row `first`; 0: to
+    the end) to parquet in chunks of CHUNK_ROWS; strings stay text (leading zeros), empty
+    strings become null, numbers float64."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -278,9 +307,15 @@ def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str) -> None:
     writer = None
     schema = None
     try:
-        for df, meta in pyreadstat.read_file_in_chunks(
-                reader, path, chunksize=CHUNK_ROWS, usecols=keep,
-                disable_datetime_conversion=True):
+        # chunks by hand: pyreadstat's read_file_in_chunks reads a whole chunk past its limit
+        at, end = first, (first + rows if rows else None)
+        while end is None or at < end:
+            n = CHUNK_ROWS if end is None else min(CHUNK_ROWS, end - at)
+            df, meta = reader(path, row_offset=at, row_limit=n, usecols=keep,
+                              disable_datetime_conversion=True)
+            if not len(df):
+                break
+            at += len(df)
             if schema is None:
                 kinds = meta.readstat_variable_types
                 schema = pa.schema([(c, pa.string() if kinds.get(c) == "string"
