@@ -243,13 +243,23 @@ def test_cbs_mapping_prints_the_default_toml():
     assert m["family"]["partners"][0]["end"]["open"] == ["88888888"]
 
 
-def test_cbs_convert_command_exit_codes(converted, tmp_path):
+def test_cbs_convert_command_exit_codes(converted, tmp_path, monkeypatch):
+    import crimcareer.cbs.convert as cv
+
     ra, _, _ = converted
     (tmp_path / "m.toml").write_text(MAPPING)
+    made, mkdtemp = [], cv.tempfile.mkdtemp
+    monkeypatch.setattr(cv.tempfile, "mkdtemp",
+                        lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+    (tmp_path / "scratch").mkdir()
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o"),
-                                 "--mapping", str(tmp_path / "m.toml")])
+                                 "--mapping", str(tmp_path / "m.toml"),
+                                 "--work-dir", str(tmp_path / "scratch")])
     assert r.exit_code == 1 and "not converted: detentions" in r.output
     assert "cbs convert: persons (" in r.output  # progress, one line per table (stderr)
+    # the scratch folder was made under --work-dir and removed afterwards
+    assert [Path(d).parent for d in made] == [tmp_path / "scratch"]
+    assert not any((tmp_path / "scratch").iterdir())
     (tmp_path / "bad.toml").write_text("[[casez]]\nfrom = 'X'\n")
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o2"),
                                  "--mapping", str(tmp_path / "bad.toml")])

@@ -606,6 +606,11 @@ def cbs_convert(
     threads: Optional[int] = typer.Option(None, "--threads", help="DuckDB threads."),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", help="DuckDB memory limit (default 6GB; it spills beyond)."),
+    work_dir: Optional[Path] = typer.Option(
+        None, "--work-dir",
+        help="Folder for scratch files (parquet copies of .sav files, DuckDB's spill; removed "
+             "afterwards). A national POPNET needs tens of GB free there. Default: the system's "
+             "temporary folder."),
 ) -> None:
     """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
 
@@ -621,7 +626,7 @@ def cbs_convert(
         typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
         res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit,
-                      progress=True)
+                      work_dir=work_dir, progress=True)
     except (MappingError, SourceError, duckdb.Error, OSError) as e:
         typer.echo(f"cannot convert: {e}", err=True)
         raise typer.Exit(2) from None
