@@ -164,19 +164,14 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                    skip: set[int], keep: str, base: int) -> bool:
     """Temp view ``pn_runs`` (a, b, code, tab, y0, y1) from the snapshot files, layer by layer.
 
-    Each layer is read in one scan and grouped in one aggregate. Rows whose ego and alter look
-    like a person kind and a person number (RIN_WIDTH characters that read as a number above
-    zero, ego and alter different) and whose code is kept are grouped on compact keys (kind and
-    number in one BIGINT): per tie its first and last year, a bit mask of the years seen, and
-    the least and greatest hash of its raw texts. A group whose texts are not all exactly the
-    digits of its numbers (``' 0001234'`` reads as 1234 too) is read again and joins the other
-    rows, which are grouped on their raw text; those that a cheap test cannot show to be kept
-    keep their year in the group, so the drop reasons are counted exactly per file, with the
-    keys and checks built once per group. Rows that look plain but whose code is not kept
-    (skipped or unknown) can only be dropped for their code: they are grouped per kind and code
-    with stand-in numbers. A tie whose mask has no gap is one run; only ties with gaps are
-    expanded to their years. Returns False (nothing logged) if a group the cheap test passed is
-    dropped after all; the caller then takes the plain query.
+    Rows whose ego and alter are a person kind and a plain person number (RIN_WIDTH digits, not
+    all zeros) and whose code is kept are grouped on compact keys (kind and number in one
+    BIGINT): per tie its first and last year and a bit mask of the years seen. The other rows are
+    grouped on their raw text; those that a cheap test cannot show to be kept keep their year in
+    the group, so the drop reasons are counted exactly per file, with the keys and checks built
+    once per group. A tie whose mask has no gap is one run; only ties with gaps are expanded to
+    their years. Returns False (nothing logged) if a group the cheap test passed is dropped after
+    all; the caller then takes the plain query.
     """
     raw = [*pn["ego"], *pn["alter"], pn["code"]]
     ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
@@ -185,89 +180,42 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     w, scale = expr.RIN_WIDTH, 10 ** expr.RIN_WIDTH
     years = [ch.year for _, _, chs in opened for ch in chs]
     mask_type = "BIGINT" if max(years) - base < 62 else "HUGEINT"
-    bit = f"bit_or(CAST(1 AS {mask_type}) << CAST(__year - {base} AS {mask_type}))"
+    bit = f"bit_or(CAST(1 AS {mask_type}) << CAST(y - {base} AS {mask_type}))"
 
-    # a kind's position among the person kinds (null for others): a CASE costs a fifth of the
-    # row's key work less than list_position
-    position = "CASE {} " + " ".join(f"WHEN {lit(k)} THEN {i}"
-                                     for i, k in enumerate(c.kinds, 1)) + " END"
+    def plain(col: str) -> str:  # exactly RIN_WIDTH digits, not all zeros: the number gives it back
+        num = f"TRY_CAST({col} AS UBIGINT)"
+        return f"({num} > 0 AND lpad(CAST({num} AS VARCHAR), {w}, '0') = {col})"
 
-    def compact(kind: str, num: str) -> str:  # null unless a person kind and a 32-bit number
-        return (f"{position.format(kind)} * CAST({scale} AS BIGINT) "
-                f"+ CAST(TRY_CAST({num} AS UINTEGER) AS BIGINT)")
+    def compact(kind: str, num: str) -> str:
+        return f"list_position([{kinds}], {kind}) * CAST({scale} AS BIGINT) + CAST({num} AS BIGINT)"
 
-    def digits(x: str) -> str:  # the text a compact key's number is written as
-        return f"lpad(CAST({x} % {scale} AS VARCHAR), {w}, '0')"
-
-    # each row's compact keys, computed once (a predicate repeating them costs a third more)
-    keyed = (f"SELECT *, {compact(ek, en)} AS __a, {compact(ak, an)} AS __b, "
-             f"strlen({en}) = {w} AND strlen({an}) = {w} AS __w FROM {{view}}")
-    # looks plain: checked per row without building text (the exact text is checked per group)
-    looks = f"__w AND __a % {scale} > 0 AND __b % {scale} > 0 AND __a <> __b"
+    plain_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
+                  f"AND {plain(en)} AND {plain(an)} AND ({ek} <> {ak} OR {en} <> {an})")
     # a number above nine zeros that does not start with them has a digit above 0 before its
     # tenth character, so it is not made of dashes and zeros (cheaper than ltrim per row)
     zeros = lit("0" * w)
     surely_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {cd} IN ({kept_text}) "
                    f"AND {en} <> {an} AND {en} > {zeros} AND NOT starts_with({en}, {zeros}) "
                    f"AND {an} > {zeros} AND NOT starts_with({an}, {zeros})")
-    # the numbers of a plain row dropped for its code: any two different plain numbers give
-    # the same checks (not unknown, not ego = alter), so the code and kinds are enough
-    stand_in = f"[{ek}, {lit('1'.zfill(w))}, {ak}, {lit('2'.zfill(w))}, {cd}]"
-    # one 64-bit hash of both texts per row; a group's least and greatest equal the hash of
-    # its numbers' digits only if every row is written as those digits (or a text collides
-    # with them: about 1 in 10^19). Two integers per group where the texts' own least and
-    # greatest took four strings: the national aggregate must fit in memory.
-    aggs = (f"count(*) AS n, {bit} AS mask, "
-            f"min(hash({en}, {an})) AS h0, max(hash({en}, {an})) AS h1")
-    c.con.execute(f"""CREATE OR REPLACE TEMP TABLE pn_f (tab INTEGER, a BIGINT, b BIGINT,
-        code INTEGER, raw VARCHAR[], yk INTEGER, n BIGINT, mask {mask_type}, h0 UBIGINT,
-        h1 UBIGINT)""")
+    cols = ", ".join(qid(x.upper()) for x in raw)
+    c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_a (a BIGINT, b BIGINT, code INTEGER, "
+                  f"tab INTEGER, y0 INTEGER, y1 INTEGER, mask {mask_type})")
+    c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_g AS SELECT 0 AS tab, {cols}, 0 AS yk, "
+                  f"0::BIGINT AS n, 0 AS y0, 0 AS y1, CAST(0 AS {mask_type}) AS mask "
+                  f"FROM {opened[0][1].view} LIMIT 0")
     for t, src, _ in opened:  # one layer at a time: the aggregate's memory is one layer's
         c.con.execute(f"""
-            INSERT INTO pn_f SELECT {t}, * FROM (
-            SELECT CASE WHEN __p THEN __a END AS a, CASE WHEN __p THEN __b END AS b,
-                   CASE WHEN __p THEN CAST({cd} AS INTEGER) END AS code,
-                   CASE WHEN __p THEN NULL WHEN __l THEN {stand_in}
-                        ELSE [{ek}, {en}, {ak}, {an}, {cd}] END AS raw,
-                   CASE WHEN __p OR (NOT __l AND coalesce({surely_kept}, false)) THEN NULL
-                        ELSE __year END AS yk, {aggs}
-            FROM (SELECT *, __l AND coalesce({cd} IN ({kept_text}), false) AS __p
-                  FROM (SELECT *, coalesce({looks}, false) AS __l
-                        FROM ({keyed.format(view=src.view)})))
-            GROUP BY ALL)""")
-        # plain-looking ties whose numbers are not written as their digits: read again, raw
+            INSERT INTO pn_a
+            SELECT {compact(ek, en)} AS a, {compact(ak, an)} AS b, CAST({cd} AS INTEGER) AS code,
+                   {t} AS tab, min(__year) AS y0, max(__year) AS y1, {bit.replace('y -', '__year -')}
+            FROM {src.view} WHERE coalesce({plain_kept}, false) GROUP BY ALL""")
         c.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE pn_x AS SELECT a, b, code FROM pn_f
-            WHERE tab = {t} AND a IS NOT NULL
-              AND NOT (h0 = h1 AND h0 = hash({digits('a')}, {digits('b')}))""")
-        if c.con.execute("SELECT count(*) FROM pn_x").fetchone()[0]:
-            c.con.execute(f"""
-                INSERT INTO pn_f
-                SELECT {t}, NULL, NULL, NULL, [{ek}, {en}, {ak}, {an}, {cd}] AS raw,
-                       CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE __year END,
-                       {aggs}
-                FROM ({keyed.format(view=src.view)}) s SEMI JOIN pn_x x ON x.a = __a
-                     AND x.b = __b AND x.code = TRY_CAST({cd} AS INTEGER)
-                WHERE coalesce({looks} AND {cd} IN ({kept_text}), false)
-                GROUP BY ALL""")
-            c.con.execute(f"DELETE FROM pn_f USING pn_x WHERE pn_f.tab = {t} AND "
-                          "pn_f.a = pn_x.a AND pn_f.b = pn_x.b AND pn_f.code = pn_x.code")
-        c.con.execute("DROP TABLE pn_x")
-    cols = ", ".join(f"raw[{i}] AS {qid(x.upper())}" for i, x in enumerate(raw, 1))
-    # first and last year from the mask (stored in the aggregate, they widened every group of
-    # the national spill): the lowest set bit exactly; the highest from log2, corrected by one
-    # where the double rounded
-    top = f"CAST(floor(log2(CAST(mask AS DOUBLE))) AS INTEGER)"
-    c.con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW pn_fy AS
-        SELECT *, {base} + bit_count((mask & -mask) - 1) AS y0,
-               {base} + k - CASE WHEN (mask >> CAST(k AS {mask_type})) = 0 THEN 1 ELSE 0 END
-                 + CASE WHEN (mask >> CAST(k + 1 AS {mask_type})) > 0 THEN 1 ELSE 0 END AS y1
-        FROM (SELECT *, {top} AS k FROM pn_f)""")
-    c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_g AS SELECT tab, {cols}, yk, n, y0, y1, mask "
-                  "FROM pn_fy WHERE raw IS NOT NULL")
-    c.con.execute("CREATE OR REPLACE TEMP VIEW pn_a AS SELECT a, b, code, tab, y0, y1, mask "
-                  "FROM pn_fy WHERE a IS NOT NULL")
+            INSERT INTO pn_g
+            SELECT {t} AS tab, {cols},
+                   CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
+                   count(*) AS n, min(y) AS y0, max(y) AS y1, {bit} AS mask
+            FROM (SELECT *, __year AS y FROM {src.view} WHERE NOT coalesce({plain_kept}, false))
+            GROUP BY ALL""")
     # the keys, checks and code built on the raw groups (each part with its own column types)
     per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
                 for t, src, _ in opened]
@@ -283,7 +231,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn_b AS
         SELECT *, coalesce({keep}, false) AS __keep FROM ({" UNION ALL ".join(built)})""")
-    c.con.execute("DROP VIEW pn_g")
+    c.con.execute("DROP TABLE pn_g")
     sums = ", ".join(f"sum(n) FILTER (WHERE __c{j})" for j in range(len(keys)))
     counted = c.con.execute(f"""
         SELECT tab, yk, count(*) FILTER (WHERE yk IS NULL AND NOT __keep),
@@ -291,9 +239,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
         FROM pn_b GROUP BY tab, yk""").fetchall()
     if any(row[2] for row in counted):
         c.con.execute("DROP TABLE pn_b")
-        c.con.execute("DROP VIEW pn_a")
-        c.con.execute("DROP VIEW pn_fy")
-        c.con.execute("DROP TABLE pn_f")
+        c.con.execute("DROP TABLE pn_a")
         return False
     names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
     for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[r[:2]]):
@@ -309,10 +255,9 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                   FROM pn_a
                   UNION ALL SELECT a, b, code, tab, y0, y1, mask FROM pn_b WHERE __keep)
             GROUP BY a, b, code, tab""")
+        c.con.execute("DROP TABLE pn_a")
     else:  # every tie in plain form: runs on the compact keys, decoded when read
-        c.con.execute("CREATE OR REPLACE TEMP VIEW pn_t AS SELECT a, b, code, tab, y0, y1, mask "
-                      "FROM pn_fy WHERE a IS NOT NULL")
-    c.con.execute("DROP VIEW pn_a")
+        c.con.execute("ALTER TABLE pn_a RENAME TO pn_t")
     c.con.execute("DROP TABLE pn_b")
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn_runs_k AS
@@ -327,9 +272,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     a, b = ((decode["a"], decode["b"]) if compact_keys == "BIGINT" else ("a", "b"))
     c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_runs AS SELECT {a} AS a, {b} AS b, code, tab, "
                   "y0, y1 FROM pn_runs_k")
-    c.con.execute(f"DROP {'VIEW' if compact_keys == 'BIGINT' else 'TABLE'} pn_t")
-    c.con.execute("DROP VIEW pn_fy")
-    c.con.execute("DROP TABLE pn_f")
+    c.con.execute("DROP TABLE pn_t")
     return True
 
 
