@@ -609,7 +609,7 @@ def cbs_convert(
     work_dir: Optional[Path] = typer.Option(
         None, "--work-dir",
         help="Folder for scratch files (parquet copies of .sav files, DuckDB's spill; removed "
-             "afterwards). A national POPNET needs tens of GB free there. Default: the system's "
+             "afterwards). A national POPNET spills up to about 17 GB there. Default: the system's "
              "temporary folder."),
 ) -> None:
     """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
