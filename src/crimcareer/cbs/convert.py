@@ -123,6 +123,10 @@ class Converter:
                 f["sha256"] = f["sha256"].result()
         self._hashing.shutdown()
 
+    def abandon_hashes(self) -> None:
+        """After a failure: hashes still queued are not computed."""
+        self._hashing.shutdown(wait=False, cancel_futures=True)
+
     def materialize(self, table: str, parts: list[tuple[Source, list[str],
                                                          list[tuple[str, str, str]]]],
                     keep: str | None = None) -> str:
@@ -348,8 +352,8 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
         _write_meta(res, ra, mapping_file)
         return res
     finally:
-        if c is not None:  # a failed conversion: hashes still queued are not computed
-            c._hashing.shutdown(wait=False, cancel_futures=True)
+        if c is not None:
+            c.abandon_hashes()
         shutil.rmtree(work, ignore_errors=True)
 
 
