@@ -328,8 +328,10 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     taken = []
     monkeypatch.setattr(popnet, "_snapshot_runs", lambda *a: taken.append(fast(*a)) or taken[-1])
     got = {}
-    for name, years in (("mask", popnet.MASK_YEARS), ("window", 0)):
+    for name, years, bucket in (("mask", popnet.MASK_YEARS, popnet.BUCKET_BYTES),
+                                ("buckets", popnet.MASK_YEARS, 1000), ("window", 0, 1000)):
         monkeypatch.setattr(popnet, "MASK_YEARS", years)
+        monkeypatch.setattr(popnet, "BUCKET_BYTES", bucket)  # 1000: several buckets per layer
         (tmp_path / "m.toml").write_text(_popnet_mapping(household_layer='"popnet"'))
         res = convert(ra, tmp_path / name, tmp_path / "m.toml", threads=2)
         rel = _rel(tmp_path / name).sort_values(
@@ -343,8 +345,10 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     short = mask[0][mask[0].alter_id == pid(44)]  # ' 00000043' is the key R00000043 (trimmed)
     assert sorted(short.person_id.unique()) == [pid(43), "R00000043"] and len(short) == 3
     pd.testing.assert_frame_equal(mask[0], window[0])
-    assert mask[1] == window[1] and any("unknown relation code" in e for e in mask[1])
-    assert taken == [True]  # the fast path ran once (the window run never calls it)
+    pd.testing.assert_frame_equal(got["buckets"][0], window[0])
+    assert mask[1] == window[1] == got["buckets"][1]
+    assert any("unknown relation code" in e for e in mask[1])
+    assert taken == [True, True]  # the fast path ran twice (the window run never calls it)
 
 
 def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkeypatch):
@@ -369,6 +373,24 @@ def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkey
     rel = _rel(tmp_path / "out")
     assert not (rel.person_id == rel.alter_id).any()
     assert ((rel.person_id == pid(7)) & (rel.alter_id == pid(8))).any()
+
+
+def test_a_broken_popnet_layer_is_listed_and_the_other_layers_still_convert(tmp_path):
+    """A malformed row in one year of the colleague layer: that layer is listed as unmappable
+    (file named, no row contents); neighbours and family ties are still written."""
+    ra = tmp_path / "ra"
+    _random_popnet(ra)
+    bad = ra / "Bevolking/COLLEGANETWERKTAB/COLLEGANETWERK2015TABV1.csv"
+    bad.write_text(bad.read_text() + "R;000000007;R;000000008;201;extra;x\n")
+    (tmp_path / "m.toml").write_text(_popnet_mapping())
+    res = convert(ra, tmp_path / "out", tmp_path / "m.toml", threads=1)
+    assert [u["from"] for u in res.unmapped if "NETWERK" in u["from"]] == [
+        "COLLEGANETWERKTAB"]
+    why = next(u["why"] for u in res.unmapped if u["from"] == "COLLEGANETWERKTAB")
+    assert "COLLEGANETWERK2015TABV1.csv" in why and "Line: 66" in why
+    assert "000000007" not in why and "extra" not in why  # no row contents
+    assert "relations" in res.tables
+    assert set(_rel(tmp_path / "out").layer) == {"neighbours", "household"}
 
 
 def test_a_popnet_table_whose_codes_are_all_skipped_is_not_read(tmp_path):

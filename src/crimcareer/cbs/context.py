@@ -21,6 +21,7 @@ class Conversion(Protocol):
     con: duckdb.DuckDBPyConnection
     m: dict[str, Any]  # the mapping
     out: Path
+    work: Path  # scratch folder of this conversion (removed at its end)
     kinds: tuple[str, ...]  # RINPERSOONS values that are persons
 
     def choices(self, block: dict) -> list[Choice]: ...

@@ -63,7 +63,7 @@ class Converter:
 
     def __init__(self, ra_dir: Path, out: Path, mapping: dict[str, Any], work: Path,
                  threads: int | None = None, memory_limit: str | None = None) -> None:
-        self.ra, self.out, self.m = ra_dir, out, mapping
+        self.ra, self.out, self.m, self.work = ra_dir, out, mapping, work
         self.files = discover.find_files(ra_dir)
         self.con = duckdb.connect(str(work / "convert.duckdb"))
         self.con.execute("SET enable_progress_bar=false")
@@ -176,7 +176,7 @@ class Converter:
             self.res.log.append(LogEntry(table, column, source, reason, int(n)))
 
     def unmappable(self, target: str, source: str, why: str) -> None:
-        self.res.unmapped.append({"table": target, "from": source, "why": why})
+        self.res.unmapped.append({"table": target, "from": source, "why": without_rows(why)})
 
     def not_read(self, target: str, path: Path, why: str) -> None:
         self.res.not_read.append({"for": target, "file": str(path.relative_to(self.ra)),
@@ -367,6 +367,23 @@ def _write_meta(res: Result, ra: Path, mapping_file: str | Path | None) -> None:
            "files_not_read": res.not_read,
            "entries": [asdict(e) for e in res.log]}
     (res.out / "conversion_log.json").write_text(json.dumps(log, indent=1) + "\n")
+
+
+def without_rows(why: str) -> str:
+    """A reader's error message without row contents: DuckDB quotes the offending CSV line
+    ("Original Line: ...") and values it could not convert; the file, line number and rule
+    stay. Its hints and option dump are dropped too (they name DuckDB's options, not ours)."""
+    import re
+
+    lines = []
+    for line in why.splitlines():
+        s = line.strip()
+        if s.startswith("Possible fixes"):
+            lines += [x.strip() for x in why.splitlines() if x.strip().startswith("file = ")]
+            break
+        if s and not s.startswith("Original Line"):
+            lines.append(s)
+    return re.sub(r"(string|value) '[^']*'", r"\1 (not shown)", " | ".join(lines))
 
 
 def sha256(path: Path) -> str:

@@ -19,6 +19,8 @@ household at the same time are housemates for the overlap of their spells. POPNE
 
 from __future__ import annotations
 
+import math
+import shutil
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -61,6 +63,10 @@ TABLE_CODES: dict[str, frozenset[int]] = {
     "COLLEGANETWERKTAB": frozenset({200, 201}),
     "KLASGENOTENNETWERKTAB": frozenset(range(500, 507)),
 }
+
+#: Snapshot bytes per bucket of ego keys: each bucket is grouped on its own, so that one
+#: aggregate's memory is about this many bytes of CSV (a national neighbours layer: 15 GB).
+BUCKET_BYTES = 1 << 29
 
 #: Widest span of snapshot years whose presence fits one HUGEINT bit mask per tie (bits 0-126).
 MASK_YEARS = 127
@@ -112,6 +118,8 @@ def spells(c: Conversion) -> str | None:
             c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_runs AS {runs_by_window(raw)}")
     except duckdb.Error as e:  # e.g. a malformed CSV row: the other sources still convert
         c.unmappable("relations", "POPNET", str(e))
+        return None
+    if not opened:  # every layer failed (each listed as unmappable)
         return None
     # a spell cannot begin before the ego's birth nor end after its death
     pq = c.out / "persons.parquet"
@@ -198,23 +206,68 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                    f"AND {en} <> {an} AND {en} > {zeros} AND NOT starts_with({en}, {zeros}) "
                    f"AND {an} > {zeros} AND NOT starts_with({an}, {zeros})")
     cols = ", ".join(qid(x.upper()) for x in raw)
-    c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_a (a BIGINT, b BIGINT, code INTEGER, "
-                  f"tab INTEGER, y0 INTEGER, y1 INTEGER, mask {mask_type})")
+    # Pass 1, one scan per layer: plain kept rows as compact (a, b, code, y), split into buckets
+    # of the ego key, so that each bucket's aggregate fits in memory (one aggregate over a
+    # national layer spilled tens of GB); the other rows keep their text, in bucket -1.
+    scratch = c.work / "popnet"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    buckets: dict[int, int] = {}
+    for t, src, chs in list(opened):
+        size = sum(ch.file.path.stat().st_size for ch in chs)
+        n = buckets[t] = max(1, math.ceil(size / BUCKET_BYTES))
+        raw_cols = ", ".join(f"CASE WHEN NOT __k THEN {qid(x.upper())} END AS {qid(x.upper())}"
+                             for x in raw)
+        try:
+            c.con.execute(f"""
+                COPY (SELECT *, CASE WHEN a IS NULL THEN -1 ELSE a % {n} END AS bucket
+                      FROM (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
+                                   CASE WHEN __k THEN {compact(ak, an)} END AS b,
+                                   CASE WHEN __k THEN CAST({cd} AS SMALLINT) END AS code,
+                                   CAST(__year AS SMALLINT) AS y, {raw_cols}
+                            FROM (SELECT *, coalesce({plain_kept}, false) AS __k
+                                  FROM {src.view})))
+                TO {lit(scratch / f"t{t}")} (FORMAT parquet, PARTITION_BY (bucket))""")
+        except duckdb.Error as e:  # e.g. a malformed CSV row: this layer only
+            c.unmappable("relations", str(c.m["popnet"]["tables"][t]), str(e))
+            opened.remove((t, src, chs))
+            shutil.rmtree(scratch / f"t{t}", ignore_errors=True)
+    if not opened:
+        return True
+    # Pass 2, per bucket: per tie its first and last year and the bit mask of the years seen
+    agg = scratch / "agg"
+    agg.mkdir()
+    for t, _, _ in opened:
+        for k in range(buckets[t]):
+            part = scratch / f"t{t}" / f"bucket={k}"
+            if part.exists():
+                c.con.execute(f"""
+                    COPY (SELECT a, b, CAST(code AS INTEGER) AS code, {t} AS tab,
+                                 CAST(min(y) AS INTEGER) AS y0, CAST(max(y) AS INTEGER) AS y1,
+                                 {bit} AS mask
+                          FROM read_parquet({lit(part / "*.parquet")}) GROUP BY a, b, code)
+                    TO {lit(agg / f"t{t}_{k}.parquet")} (FORMAT parquet)""")
+    if any(agg.iterdir()):
+        c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_a AS SELECT * "
+                      f"FROM read_parquet({lit(agg / '*.parquet')})")
+    else:
+        c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_a AS SELECT 0::BIGINT AS a, 0::BIGINT AS b, "
+                      f"0 AS code, 0 AS tab, 0 AS y0, 0 AS y1, CAST(0 AS {mask_type}) AS mask "
+                      f"LIMIT 0")
     c.con.execute(f"CREATE OR REPLACE TEMP TABLE pn_g AS SELECT 0 AS tab, {cols}, 0 AS yk, "
                   f"0::BIGINT AS n, 0 AS y0, 0 AS y1, CAST(0 AS {mask_type}) AS mask "
                   f"FROM {opened[0][1].view} LIMIT 0")
-    for t, src, _ in opened:  # one layer at a time: the aggregate's memory is one layer's
-        c.con.execute(f"""
-            INSERT INTO pn_a
-            SELECT {compact(ek, en)} AS a, {compact(ak, an)} AS b, CAST({cd} AS INTEGER) AS code,
-                   {t} AS tab, min(__year) AS y0, max(__year) AS y1, {bit.replace('y -', '__year -')}
-            FROM {src.view} WHERE coalesce({plain_kept}, false) GROUP BY ALL""")
+    for t, src, _ in opened:
+        part = scratch / f"t{t}" / "bucket=-1"
+        if not part.exists():
+            continue
         c.con.execute(f"""
             INSERT INTO pn_g
             SELECT {t} AS tab, {cols},
                    CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
                    count(*) AS n, min(y) AS y0, max(y) AS y1, {bit} AS mask
-            FROM (SELECT *, __year AS y FROM {src.view} WHERE NOT coalesce({plain_kept}, false))
+            FROM (SELECT {cols}, CAST(y AS INTEGER) AS y
+                  FROM read_parquet({lit(part / "*.parquet")}))
             GROUP BY ALL""")
     # the keys, checks and code built on the raw groups (each part with its own column types)
     per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
@@ -239,7 +292,8 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
         FROM pn_b GROUP BY tab, yk""").fetchall()
     if any(row[2] for row in counted):
         c.con.execute("DROP TABLE pn_b")
-        c.con.execute("DROP TABLE pn_a")
+        c.con.execute("DROP VIEW pn_a")
+        shutil.rmtree(scratch, ignore_errors=True)
         return False
     names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
     for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[r[:2]]):
@@ -255,9 +309,8 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                   FROM pn_a
                   UNION ALL SELECT a, b, code, tab, y0, y1, mask FROM pn_b WHERE __keep)
             GROUP BY a, b, code, tab""")
-        c.con.execute("DROP TABLE pn_a")
     else:  # every tie in plain form: runs on the compact keys, decoded when read
-        c.con.execute("ALTER TABLE pn_a RENAME TO pn_t")
+        c.con.execute("CREATE OR REPLACE TEMP VIEW pn_t AS SELECT * FROM pn_a")
     c.con.execute("DROP TABLE pn_b")
     c.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pn_runs_k AS
@@ -272,7 +325,9 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     a, b = ((decode["a"], decode["b"]) if compact_keys == "BIGINT" else ("a", "b"))
     c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_runs AS SELECT {a} AS a, {b} AS b, code, tab, "
                   "y0, y1 FROM pn_runs_k")
-    c.con.execute("DROP TABLE pn_t")
+    c.con.execute("DROP VIEW pn_a")
+    c.con.execute(f"DROP {'TABLE' if any(row[3] for row in counted) else 'VIEW'} pn_t")
+    shutil.rmtree(scratch, ignore_errors=True)
     return True
 
 
