@@ -322,8 +322,20 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     """The one-scan path (grouping sets, year bit masks) against the gaps-and-islands query."""
     from crimcareer.cbs import popnet
 
+    import numpy as np
+
+    from cbs_handmade import _csv, rin
+
     ra = tmp_path / "ra"
     _random_popnet(ra)
+    rng = np.random.default_rng(5)  # family: skipped codes (counted per file), kept ones, dashes
+    for y in (2019, 2020, 2022, 2023):
+        rows = [("R", rin(int(a)), "R", rin(int(b)), str(code)) for a, b, code in zip(
+            rng.integers(1, 30, 80), rng.integers(1, 30, 80), rng.choice([301, 302, 304, 300], 80))]
+        rows += [("R", DASH9, "R", rin(3), "301"), ("R", rin(4), "R", rin(4), "304")]
+        _csv(ra / f"Bevolking/FAMILIENETWERKTAB/FAMILIENETWERK{y}TABV1.csv", pd.DataFrame(
+            rows, columns=["RINPERSOONS", "RINPERSOON", "RINPERSOONSRELATIE",
+                           "RINPERSOONRELATIE", "RELATIE"]))
     fast = popnet._snapshot_runs
     taken = []
     monkeypatch.setattr(popnet, "_snapshot_runs", lambda *a: taken.append(fast(*a)) or taken[-1])
@@ -348,6 +360,8 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     pd.testing.assert_frame_equal(got["buckets"][0], window[0])
     assert mask[1] == window[1] == got["buckets"][1]
     assert any("unknown relation code" in e for e in mask[1])
+    assert any("FAMILIENETWERK2020" in e and "code skipped" in e for e in mask[1])
+    assert "family" in set(mask[0].layer)
     assert taken == [True, True]  # the fast path ran twice (the window run never calls it)
 
 

@@ -202,8 +202,11 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
 
     # the code as the full path reads it (TRY_CAST; a kept number is the same either way)
     code_no = f"TRY_CAST({cd} AS SMALLINT)"
-    plain_kept = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) AND {code_no} IN ({_ints(kept_codes)}) "
+    plain_pair = (f"{ek} IN ({kinds}) AND {ak} IN ({kinds}) "
                   f"AND {plain(en)} AND {plain(an)} AND ({ek} <> {ak} OR {en} <> {an})")
+    # a plain pair with a skipped code (most of the family layer) has one drop reason: counted
+    # per year without its text
+    skipped_codes = sorted(skip & set(CODES))
     # a number above nine zeros that does not start with them has a digit above 0 before its
     # tenth character, so it is not made of dashes and zeros (cheaper than ltrim per row)
     zeros = lit("0" * w)
@@ -222,15 +225,19 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
         size = sum(ch.file.path.stat().st_size for ch in chs)
         n = buckets[t] = max(1, math.ceil(size / BUCKET_BYTES))
         # the text of the other rows as one list column (null in plain rows: cheaper to write)
-        raw_cols = f"CASE WHEN NOT __k THEN [{cols}] END AS __raw"
+        raw_cols = f"CASE WHEN NOT (__k OR __s) THEN [{cols}] END AS __raw"
         try:
             c.con.execute(f"""
-                COPY (SELECT *, CASE WHEN a IS NULL THEN -1 ELSE a % {n} END AS bucket
-                      FROM (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
-                                   CASE WHEN __k THEN {compact(ak, an)} END AS b,
-                                   CASE WHEN __k THEN {code_no} END AS code,
-                                   CAST(__year AS SMALLINT) AS y, {raw_cols}
-                            FROM (SELECT *, coalesce({plain_kept}, false) AS __k
+                COPY (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
+                             CASE WHEN __k THEN {compact(ak, an)} END AS b,
+                             CASE WHEN __k THEN __code END AS code,
+                             CAST(__year AS SMALLINT) AS y, {raw_cols},
+                             CASE WHEN __k THEN a % {n} WHEN __s THEN -2 ELSE -1 END AS bucket
+                      FROM (SELECT *, coalesce(__p AND __code IN ({_ints(kept_codes)}), false)
+                                      AS __k,
+                                   coalesce(__p AND __code IN ({_ints(skipped_codes)}), false)
+                                      AS __s
+                            FROM (SELECT *, {plain_pair} AS __p, {code_no} AS __code
                                   FROM {src.view})))
                 TO {lit(scratch / f"t{t}")} (FORMAT parquet, PARTITION_BY (bucket))""")
         except duckdb.Error as e:  # e.g. a malformed CSV row: this layer only
@@ -296,15 +303,27 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
         SELECT tab, yk, count(*) FILTER (WHERE yk IS NULL AND NOT __keep),
                count(*) FILTER (WHERE __keep), {sums}
         FROM pn_b GROUP BY tab, yk""").fetchall()
+    # the plain rows with a skipped code, counted per file under that reason
+    at = next(4 + j for j, (_, r) in enumerate(keys) if r.startswith("tie dropped: code skipped"))
+    rows = {(r[0], r[1]): list(r) for r in counted}
+    for t, _, _ in opened:
+        part = scratch / f"t{t}" / "bucket=-2"
+        if part.exists():
+            for y, n in c.con.execute(f"SELECT CAST(y AS INTEGER), count(*) FROM "
+                                      f"read_parquet({lit(part / '*.parquet')}) GROUP BY y"
+                                      ).fetchall():
+                row = rows.setdefault((t, y), [t, y, 0, 0] + [0] * len(keys))
+                row[at] = (row[at] or 0) + n
+    counted = list(rows.values())
     if any(row[2] for row in counted):
         c.con.execute("DROP TABLE pn_b")
         c.con.execute("DROP VIEW pn_a")
         shutil.rmtree(scratch, ignore_errors=True)
         return False
     names = {(t, ch.year): ch.file.path.name for t, _, chs in opened for ch in chs}
-    for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[r[:2]]):
+    for row in sorted((r for r in counted if r[1] is not None), key=lambda r: names[(r[0], r[1])]):
         for (col, reason), n in zip(keys, row[4:]):
-            c.log("relations", col, names[row[:2]], reason, int(n or 0))
+            c.log("relations", col, names[(row[0], row[1])], reason, int(n or 0))
     decode = {x: f"list_extract([{kinds}], CAST({x} // {scale} AS INTEGER)) || "
                  f"lpad(CAST({x} % {scale} AS VARCHAR), {w}, '0')" for x in ("a", "b")}
     if any(row[3] for row in counted):  # kept ties outside the plain form: merged on the keys
