@@ -608,9 +608,9 @@ def cbs_convert(
         None, "--memory-limit", help="DuckDB memory limit (default 6GB; it spills beyond)."),
     work_dir: Optional[Path] = typer.Option(
         None, "--work-dir",
-        help="Folder for scratch files (parquet copies of .sav files, DuckDB's spill; removed "
-             "afterwards). A national POPNET spills up to about 17 GB there. Default: the system's "
-             "temporary folder."),
+        help="Folder for scratch files (parquet copies of .sav files, POPNET's buckets, DuckDB's "
+             "spill; removed afterwards). A national conversion needs about 11 GB there. Default: "
+             "the system's temporary folder."),
 ) -> None:
     """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
 
