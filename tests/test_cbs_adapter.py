@@ -445,6 +445,50 @@ def test_sav_files_copied_in_worker_processes_equal_the_serial_copy(tmp_path, mo
     pd.testing.assert_frame_equal(got["serial"], got["workers"])
 
 
+def test_polars_readstat_copy_equals_the_pyreadstat_copy(tmp_path):
+    """The fast reader against pyreadstat, file by file and row range by row range: text kept
+    as written (leading zeros, spaces, dashes), empty text null, SPSS user-missing values null,
+    labelled and integer numbers float64; a date column leaves the file to pyreadstat."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow.parquet as pq
+    import pyreadstat
+
+    from crimcareer.cbs import read
+
+    n = 1200
+    df = pd.DataFrame({
+        "RINPERSOONS": ["R", "N", "", "R"] * (n // 4),
+        "RINPERSOON": [f"{i:09d}" for i in range(n)],
+        "TXT": ["  x ", "", "-", "---------"] * (n // 4),
+        "NUM": np.tile([1.0, 2.5, np.nan, 88888888.0, -1.0, 7.0], n // 6),
+        "INT": np.arange(n, dtype="int64")})
+    sav = tmp_path / "T2020TABV1.sav"
+    pyreadstat.write_sav(df, str(sav), variable_value_labels={"NUM": {1.0: "een"}},
+                         missing_ranges={"NUM": [-1.0, {"lo": 88888888.0, "hi": 88888888.0}]})
+    keep = ["RINPERSOON", "RINPERSOONS", "TXT", "NUM", "INT"]
+    for path, fmt in ((sav, ".sav"),):  # .dta: pyreadstat only (trailing spaces, see read.py)
+        for first, rows in ((0, 0), (0, 500), (500, 500), (1000, 0)):
+            fast, slow = tmp_path / "fast.parquet", tmp_path / "slow.parquet"
+            assert read._polars_copy(str(path), keep, str(fast), first, rows)
+            read._pyreadstat_copy(str(path), fmt, keep, str(slow), first, rows)
+            a, b = pq.read_table(fast), pq.read_table(slow)
+            assert a.num_rows == (rows or n - first)
+            assert a.schema.names == b.schema.names == list(df.columns)  # file order
+            for name in keep:
+                # polars writes large_string, pyarrow string: DuckDB reads both as VARCHAR
+                assert str(a[name].type).replace("large_", "") == str(b[name].type), name
+                assert a[name].to_pylist() == b[name].to_pylist(), (path, name, first)
+    assert pq.read_table(tmp_path / "fast.parquet")["NUM"].null_count > 0
+    dated = tmp_path / "D2020TABV1.sav"
+    pyreadstat.write_sav(df.assign(DAG=dt.date(2020, 1, 1)), str(dated))
+    assert not read._polars_copy(str(dated), ["RINPERSOON", "DAG"], str(tmp_path / "d.parquet"),
+                                 0, 0)
+    read.stat_to_parquet(str(dated), ".sav", ["RINPERSOON", "DAG"], str(tmp_path / "d.parquet"))
+    assert pq.read_table(tmp_path / "d.parquet")["DAG"].type == "double"  # pyreadstat's number
+
+
 def test_one_large_sav_file_copied_in_row_ranges_equals_the_serial_copy(tmp_path, monkeypatch):
     """A national table is one file: it is split into one row range per core."""
     import duckdb

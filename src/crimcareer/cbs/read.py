@@ -296,8 +296,41 @@ def _row_count(f: CbsFile) -> int | None:
 def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str, first: int = 0,
                     rows: int = 0) -> None:
     """Copy the `keep` columns of one SPSS / Stata file (`rows` rows from row `first`; 0: to
-    the end) to parquet in chunks of CHUNK_ROWS; strings stay text (leading zeros), empty
-    strings become null, numbers float64."""
+    the end) to parquet; strings stay text (leading zeros), empty strings become null, numbers
+    float64, SPSS user-missing values null. polars-readstat streams an SPSS file when installed
+    (about 15 times pyreadstat's speed on the twin's files); pyreadstat copies the others: Stata
+    files (polars-readstat 0.25 drops a Stata string's trailing spaces) and files whose kept
+    columns include a date or time (pyreadstat gives their stored numbers)."""
+    if fmt == ".dta" or not _polars_copy(path, keep, out, first, rows):
+        _pyreadstat_copy(path, fmt, keep, out, first, rows)
+
+
+def _polars_copy(path: str, keep: list[str], out: str, first: int, rows: int) -> bool:
+    """The copy by polars-readstat (Rust, streamed to parquet); False when it is not installed
+    or a kept column is a date or time."""
+    try:
+        import polars as pl
+        from polars_readstat import scan_readstat
+    except ImportError:
+        return False
+    lf = scan_readstat(path, missing_string_as_null=True, threads=1)
+    lf = lf.select([c for c in lf.collect_schema().names() if c in keep])  # file order
+    schema = lf.collect_schema()
+    if any(t.is_temporal() for t in schema.values()):
+        return False
+    if first or rows:
+        lf = lf.slice(first, rows or None)
+    lf = lf.with_columns([pl.col(c).cast(pl.Float64) for c, t in schema.items()
+                          if t != pl.String])
+    lf.sink_parquet(out)
+    if pl.scan_parquet(out).select(pl.len()).collect().item() == 0:
+        Path(out).unlink()  # as the pyreadstat copy: no rows, no file
+    return True
+
+
+def _pyreadstat_copy(path: str, fmt: str, keep: list[str], out: str, first: int,
+                     rows: int) -> None:
+    """The copy by pyreadstat, in chunks of CHUNK_ROWS."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
