@@ -489,6 +489,29 @@ def test_polars_readstat_copy_equals_the_pyreadstat_copy(tmp_path):
     assert pq.read_table(tmp_path / "d.parquet")["DAG"].type == "double"  # pyreadstat's number
 
 
+def test_a_yearly_sav_file_without_rows_does_not_lose_its_table(tmp_path, monkeypatch):
+    """An empty year (both readers): its copy has the columns and no rows, and the table is
+    read from the other years instead of failing as a whole."""
+    import duckdb
+
+    from cbs_handmade import _sav, persons_frame
+    from crimcareer.cbs import read
+
+    ra = tmp_path / "ra"
+    full = persons_frame([101, 102, 103])
+    _sav(ra / "GBAPERSOON2021TABV1.sav", full)
+    _sav(ra / "GBAPERSOON2022TABV1.sav", full.iloc[:0])
+    files = list(discover.find_files(ra))
+    for name in ("polars-readstat", "pyreadstat"):
+        if name == "pyreadstat":
+            monkeypatch.setattr(read, "_polars_copy", lambda *a: False)
+        (tmp_path / name).mkdir()
+        r = read.Reader(duckdb.connect(), tmp_path / name)
+        src = r.open_group(files, list(full.columns))
+        got = r.con.execute(f"SELECT __year, count(*) FROM {src.view} GROUP BY ALL").fetchall()
+        assert got == [(2021, 3)], name
+
+
 def test_one_large_sav_file_copied_in_row_ranges_equals_the_serial_copy(tmp_path, monkeypatch):
     """A national table is one file: it is split into one row range per core."""
     import duckdb

@@ -322,9 +322,7 @@ def _polars_copy(path: str, keep: list[str], out: str, first: int, rows: int) ->
         lf = lf.slice(first, rows or None)
     lf = lf.with_columns([pl.col(c).cast(pl.Float64) for c, t in schema.items()
                           if t != pl.String])
-    lf.sink_parquet(out)
-    if pl.scan_parquet(out).select(pl.len()).collect().item() == 0:
-        Path(out).unlink()  # as the pyreadstat copy: no rows, no file
+    lf.sink_parquet(out)  # a file without rows gives a copy with the columns and no rows
     return True
 
 
@@ -346,14 +344,14 @@ def _pyreadstat_copy(path: str, fmt: str, keep: list[str], out: str, first: int,
             n = CHUNK_ROWS if end is None else min(CHUNK_ROWS, end - at)
             df, meta = reader(path, row_offset=at, row_limit=n, usecols=keep,
                               disable_datetime_conversion=True)
-            if not len(df):
-                break
-            at += len(df)
-            if schema is None:
+            if schema is None:  # also for a file without rows: its copy has the columns
                 kinds = meta.readstat_variable_types
                 schema = pa.schema([(c, pa.string() if kinds.get(c) == "string"
                                      else pa.float64()) for c in df.columns])
                 writer = pq.ParquetWriter(out, schema)
+            if not len(df):
+                break
+            at += len(df)
             table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
             for i, fld in enumerate(schema):
                 if pa.types.is_string(fld.type):
