@@ -172,10 +172,13 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                    skip: set[int], keep: str, base: int) -> bool:
     """Temp view ``pn_runs`` (a, b, code, tab, y0, y1) from the snapshot files, layer by layer.
 
-    Rows whose ego and alter are a person kind and a plain person number (RIN_WIDTH digits, not
-    all zeros) and whose code is kept are grouped on compact keys (kind and number in one
-    BIGINT): per tie its first and last year and a bit mask of the years seen. The other rows are
-    grouped on their raw text; those that a cheap test cannot show to be kept keep their year in
+    Each layer is read in one scan into scratch parquet (``c.work``): rows whose ego and alter
+    are a person kind and a plain person number (RIN_WIDTH digits, not all zeros) and whose code
+    is kept as compact keys (kind and number in one BIGINT), in buckets of the ego key; such rows
+    with a skipped code only as their year (counted per file); the other rows with their text.
+    Each bucket is grouped on its own: per tie its first and last year and a bit mask of the
+    years seen. A layer that fails to read is listed as unmappable and removed from `opened`.
+    The rows with their text are grouped on it; those that a cheap test cannot show to be kept keep their year in
     the group, so the drop reasons are counted exactly per file, with the keys and checks built
     once per group. A tie whose mask has no gap is one run; only ties with gaps are expanded to
     their years. Returns False (nothing logged) if a group the cheap test passed is dropped after
