@@ -618,7 +618,7 @@ def cbs_convert(
     script notices. Check the result with `crimcareer validate OUT`."""
     import duckdb
 
-    from crimcareer.cbs.convert import convert
+    from crimcareer.cbs.convert import convert, without_rows
     from crimcareer.cbs.mapping import PROJECT_MAPPING, MappingError
     from crimcareer.cbs.read import SourceError
 
@@ -628,7 +628,7 @@ def cbs_convert(
         res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit,
                       work_dir=work_dir, progress=True)
     except (MappingError, SourceError, duckdb.Error, OSError) as e:
-        typer.echo(f"cannot convert: {e}", err=True)
+        typer.echo(f"cannot convert: {without_rows(str(e))}", err=True)  # no row contents
         raise typer.Exit(2) from None
     typer.echo(f"wrote {', '.join(res.tables) or 'no tables'} to {out} (cut-off {res.cutoff})")
     totals: dict[tuple[str, str, str], list[int]] = {}
