@@ -64,6 +64,10 @@ TABLE_CODES: dict[str, frozenset[int]] = {
     "KLASGENOTENNETWERKTAB": frozenset(range(500, 507)),
 }
 
+#: The drop reason of a tie whose code another source gives (counted in two places).
+CODE_SKIPPED = ("tie dropped: code skipped (read from KINDOUDERTAB, partner buses or household "
+                "spells)")
+
 #: Snapshot bytes per bucket of ego keys: each bucket is grouped on its own, so that one
 #: aggregate's memory is about this many bytes of CSV (a national neighbours layer: 15 GB).
 BUCKET_BYTES = 1 << 29
@@ -151,8 +155,7 @@ def _tie_columns(src: Source, pn: dict, kinds: tuple[str, ...], skip: set[int]
     checks = [("person_id", f"tie dropped: {r}", p) for r, p in a.lost]
     checks += [("alter_id", f"tie dropped: alter {r}", p) for r, p in b.lost]
     checks += [("alter_id", "tie dropped: alter = ego", f"{a.value} = {b.value}"),
-               ("relation", "tie dropped: code skipped (read from KINDOUDERTAB, "
-                            "partner buses or household spells)", f"{code} IN ({_ints(skip)})"),
+               ("relation", CODE_SKIPPED, f"{code} IN ({_ints(skip)})"),
                ("relation", "tie dropped: unknown relation code (x00 or not listed)",
                 f"{code} IS NULL OR {code} NOT IN ({_ints(CODES)})")]
     return [f"{a.value} AS a", f"{b.value} AS b", f"{code} AS code"], checks
@@ -178,11 +181,11 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     with a skipped code only as their year (counted per file); the other rows with their text.
     Each bucket is grouped on its own: per tie its first and last year and a bit mask of the
     years seen. A layer that fails to read is listed as unmappable and removed from `opened`.
-    The rows with their text are grouped on it; those that a cheap test cannot show to be kept keep their year in
-    the group, so the drop reasons are counted exactly per file, with the keys and checks built
-    once per group. A tie whose mask has no gap is one run; only ties with gaps are expanded to
-    their years. Returns False (nothing logged) if a group the cheap test passed is dropped after
-    all; the caller then takes the plain query.
+    The rows with their text are grouped on it; those that a cheap test cannot show to be kept
+    keep their year in the group, so the drop reasons are counted exactly per file, with the
+    keys and checks built once per group. A tie whose mask has no gap is one run; only ties with
+    gaps are expanded to their years. Returns False (nothing logged) if a group the cheap test
+    passed is dropped after all; the caller then takes the plain query.
     """
     raw = [*pn["ego"], *pn["alter"], pn["code"]]
     ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
@@ -307,7 +310,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                count(*) FILTER (WHERE __keep), {sums}
         FROM pn_b GROUP BY tab, yk""").fetchall()
     # the plain rows with a skipped code, counted per file under that reason
-    at = next(4 + j for j, (_, r) in enumerate(keys) if r.startswith("tie dropped: code skipped"))
+    at = 4 + keys.index(("relation", CODE_SKIPPED))
     rows = {(r[0], r[1]): list(r) for r in counted}
     for t, _, _ in opened:
         part = scratch / f"t{t}" / "bucket=-2"
