@@ -266,6 +266,22 @@ def test_cbs_convert_command_exit_codes(converted, tmp_path, monkeypatch):
     assert r.exit_code == 2 and "unknown entry [casez]" in r.output
 
 
+def test_a_truncated_sav_file_is_one_message_not_a_traceback(tmp_path):
+    """Header intact, rows cut off: the table is listed as not converted (file named), the rest
+    converts, and the command exits 1 without a traceback."""
+    ra = write_folder(tmp_path / "ra")
+    f = ra / "Bevolking/GBAPERSOONTAB/2022/GBAPERSOON2022TABV2.sav"
+    f.write_bytes(f.read_bytes()[: int(f.stat().st_size * 0.8)])
+    (tmp_path / "m.toml").write_text(MAPPING)
+    r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o"),
+                                 "--mapping", str(tmp_path / "m.toml")])
+    assert r.exit_code == 1 and isinstance(r.exception, (SystemExit, type(None)))
+    assert "Traceback" not in r.output
+    assert "not converted: persons from GBAPERSOONTAB: GBAPERSOON2022TABV2.sav: cannot read" \
+        in r.output
+    assert (tmp_path / "o" / "cases.parquet").exists()
+
+
 def test_an_unreadable_table_is_listed_and_the_rest_converts(tmp_path):
     from cbs_handmade import _sav, persons_frame
 

@@ -301,8 +301,12 @@ def stat_to_parquet(path: str, fmt: str, keep: list[str], out: str, first: int =
     (about 15 times pyreadstat's speed on the twin's files); pyreadstat copies the others: Stata
     files (polars-readstat 0.25 drops a Stata string's trailing spaces) and files whose kept
     columns include a date or time (pyreadstat gives their stored numbers)."""
-    if fmt == ".dta" or not _polars_copy(path, keep, out, first, rows):
-        _pyreadstat_copy(path, fmt, keep, out, first, rows)
+    try:
+        if fmt == ".dta" or not _polars_copy(path, keep, out, first, rows):
+            _pyreadstat_copy(path, fmt, keep, out, first, rows)
+    except Exception as e:  # noqa: BLE001 - a damaged file (truncated body) is one message
+        Path(out).unlink(missing_ok=True)
+        raise SourceError(f"{Path(path).name}: cannot read: {type(e).__name__}: {e}") from None
 
 
 def _polars_copy(path: str, keep: list[str], out: str, first: int, rows: int) -> bool:
