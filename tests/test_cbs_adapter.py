@@ -355,6 +355,9 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     fast = popnet._snapshot_runs
     taken = []
     monkeypatch.setattr(popnet, "_snapshot_runs", lambda *a: taken.append(fast(*a)) or taken[-1])
+    numpy_pass, files = popnet._fixed_width_pass, []  # (files of a layer, files left to SQL)
+    monkeypatch.setattr(popnet, "_fixed_width_pass", lambda c, chs, *a: files.append(
+        (len(chs), len(rest := numpy_pass(c, chs, *a)))) or rest)
     got = {}
     for name, years, bucket in (("mask", popnet.MASK_YEARS, popnet.BUCKET_BYTES),
                                 ("buckets", popnet.MASK_YEARS, 1000), ("window", 0, 1000)):
@@ -379,6 +382,9 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     assert any("FAMILIENETWERK2020" in e and "code skipped" in e for e in mask[1])
     assert "family" in set(mask[0].layer)
     assert taken == [True, True]  # the fast path ran twice (the window run never calls it)
+    # both readings met in one layer: fixed-width files by numpy, the others (a padded number
+    # makes a row wider) by SQL
+    assert any(0 < left < n for n, left in files)
 
 
 def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkeypatch):

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import duckdb
 
-from crimcareer.cbs.discover import Choice
-from crimcareer.cbs.read import Source
+from crimcareer.cbs.discover import CbsFile, Choice
+from crimcareer.cbs.read import CsvDialect, Source
 
 
 class Conversion(Protocol):
@@ -25,6 +25,8 @@ class Conversion(Protocol):
     kinds: tuple[str, ...]  # RINPERSOONS values that are persons
 
     def choices(self, block: dict) -> list[Choice]: ...
+
+    def csv_dialect(self, f: CbsFile) -> CsvDialect: ...
 
     def open(self, chs: list[Choice], wanted: list[str], target: str) -> Source: ...
 

@@ -93,6 +93,10 @@ class Converter:
             chs = chs[-1:]
         return chs
 
+    def csv_dialect(self, f: discover.CbsFile) -> CsvDialect:
+        """A CSV file's separator and encoding (the mapping's ``[csv]`` entry, else sniffed)."""
+        return self.reader.dialect(f)
+
     def open(self, chs: list[discover.Choice], wanted: list[str], target: str) -> Source:
         """One source over the chosen files (all years of a block); records each file."""
         src = self.reader.open_group([ch.file for ch in chs], wanted)

@@ -22,13 +22,16 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from crimcareer.cbs import expr
+from crimcareer.cbs import expr, fixedwidth
 from crimcareer.cbs.context import Conversion
-from crimcareer.cbs.read import Source, SourceError, lit, qid
+from crimcareer.cbs.read import Source, SourceError, file_columns, lit, qid, resolve
 
 #: RELATIE code -> (contract relation, contract layer); netCBS codebook, life-sequencing docs.
 CODES: dict[int, tuple[str, str]] = {
@@ -130,6 +133,13 @@ def spells(c: Conversion) -> str | None:
     persons = (f"read_parquet('{pq}')" if pq.exists() else
                "(SELECT NULL::VARCHAR AS person_id, NULL::DATE AS birth_date, "
                "NULL::DATE AS death_date)")
+    join = "pe.person_id = sp.a"
+    if c.con.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                     "table_name = 'pn_runs' AND column_name = 'ka'").fetchone()[0]:
+        # the runs kept their compact ego key: the persons are joined on it (a BIGINT hash
+        # join instead of one on 238M strings at national size)
+        persons = f"(SELECT *, {_compact_id('person_id', c.kinds)} AS ka FROM {persons})"
+        join = "pe.ka = sp.ka"
     return """
         WITH bounds AS (SELECT tab, min(y0) AS y_first, max(y1) AS y_last
                         FROM pn_runs GROUP BY tab)
@@ -138,8 +148,19 @@ def spells(c: Conversion) -> str | None:
                CASE WHEN y1 < y_last THEN least({end}, pe.death_date) END AS end_date
         FROM pn_runs sp JOIN bounds USING (tab)
         JOIN (VALUES {codes}) k(code, relation, layer) USING (code)
-        LEFT JOIN {persons} pe ON pe.person_id = sp.a""".format(
-        persons=persons, codes=codes_sql, **DATING[pn.get("dating", "midpoint")])
+        LEFT JOIN {persons} pe ON {join}""".format(
+        persons=persons, join=join, codes=codes_sql, **DATING[pn.get("dating", "midpoint")])
+
+
+def _compact_id(col: str, kinds: tuple[str, ...]) -> str:
+    """SQL: the compact key of a contract person id (kind, then RIN_WIDTH digits), else NULL."""
+    w = expr.RIN_WIDTH
+    whens = " ".join(
+        f"WHEN length({col}) = {len(k) + w} AND starts_with({col}, {lit(k)}) AND "
+        f"regexp_full_match(substr({col}, {len(k) + 1}), '[0-9]{{{w}}}') "
+        f"THEN {i} * CAST({10 ** w} AS BIGINT) + CAST(substr({col}, {len(k) + 1}) AS BIGINT)"
+        for i, k in enumerate(kinds, 1))
+    return f"CASE {whens} END" if whens else "NULL::BIGINT"
 
 
 def _ints(codes: Iterable[int]) -> str:
@@ -233,6 +254,12 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
         # the text of the other rows as one list column (null in plain rows: cheaper to write)
         raw_cols = f"CASE WHEN NOT (__k OR __s) THEN [{cols}] END AS __raw"
         try:
+            # fixed-width CSV files by numpy (the same split), the others by SQL
+            rest = _fixed_width_pass(c, chs, raw, set(kept_codes), set(skipped_codes), n,
+                                     scratch / f"t{t}")
+            if not rest:
+                continue
+            view = src.view if len(rest) == len(chs) else c.open(rest, raw, "relations").view
             c.con.execute(f"""
                 COPY (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
                              CASE WHEN __k THEN {compact(ak, an)} END AS b,
@@ -244,9 +271,9 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                                    coalesce(__p AND __code IN ({_ints(skipped_codes)}), false)
                                       AS __s
                             FROM (SELECT *, {plain_pair} AS __p, {code_no} AS __code
-                                  FROM {src.view})))
-                TO {lit(scratch / f"t{t}")} (FORMAT parquet, PARTITION_BY (bucket))""")
-        except duckdb.Error as e:  # e.g. a malformed CSV row: this layer only
+                                  FROM {view})))
+                TO {lit(scratch / f"t{t}" / "sql")} (FORMAT parquet, PARTITION_BY (bucket))""")
+        except (duckdb.Error, SourceError) as e:  # e.g. a malformed CSV row: this layer only
             c.unmappable("relations", str(c.m["popnet"]["tables"][t]), str(e))
             opened.remove((t, src, chs))
             shutil.rmtree(scratch / f"t{t}", ignore_errors=True)
@@ -257,13 +284,13 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     agg.mkdir()
     for t, _, _ in opened:
         for k in range(buckets[t]):
-            part = scratch / f"t{t}" / f"bucket={k}"
-            if part.exists():
+            part = scratch / f"t{t}" / "*" / f"bucket={k}" / "*.parquet"
+            if _any(part):
                 c.con.execute(f"""
                     COPY (SELECT a, b, CAST(code AS INTEGER) AS code, {t} AS tab,
                                  CAST(min(y) AS INTEGER) AS y0, CAST(max(y) AS INTEGER) AS y1,
                                  {bit} AS mask
-                          FROM read_parquet({lit(part / "*.parquet")}) GROUP BY a, b, code)
+                          FROM read_parquet({lit(part)}) GROUP BY a, b, code)
                     TO {lit(agg / f"t{t}_{k}.parquet")} (FORMAT parquet)""")
     if any(agg.iterdir()):
         c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_a AS SELECT * "
@@ -277,8 +304,8 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                   f"FROM {opened[0][1].view} LIMIT 0")
     unpacked = ", ".join(f"__raw[{i}] AS {qid(x.upper())}" for i, x in enumerate(raw, 1))
     for t, src, _ in opened:
-        part = scratch / f"t{t}" / "bucket=-1"
-        if not part.exists():
+        part = scratch / f"t{t}" / "*" / "bucket=-1" / "*.parquet"
+        if not _any(part):
             continue
         c.con.execute(f"""
             INSERT INTO pn_g
@@ -286,7 +313,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                    CASE WHEN coalesce({surely_kept}, false) THEN NULL ELSE y END AS yk,
                    count(*) AS n, min(y) AS y0, max(y) AS y1, {bit} AS mask
             FROM (SELECT {unpacked}, CAST(y AS INTEGER) AS y
-                  FROM read_parquet({lit(part / "*.parquet")}))
+                  FROM read_parquet({lit(part)}))
             GROUP BY ALL""")
     # the keys, checks and code built on the raw groups (each part with its own column types)
     per_part = [(t, *_tie_columns(replace(src, view="pn_g"), pn, c.kinds, skip))
@@ -313,10 +340,10 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     at = 4 + keys.index(("relation", CODE_SKIPPED))
     rows = {(r[0], r[1]): list(r) for r in counted}
     for t, _, _ in opened:
-        part = scratch / f"t{t}" / "bucket=-2"
-        if part.exists():
+        part = scratch / f"t{t}" / "*" / "bucket=-2" / "*.parquet"
+        if _any(part):
             for y, n in c.con.execute(f"SELECT CAST(y AS INTEGER), count(*) FROM "
-                                      f"read_parquet({lit(part / '*.parquet')}) GROUP BY y"
+                                      f"read_parquet({lit(part)}) GROUP BY y"
                                       ).fetchall():
                 row = rows.setdefault((t, y), [t, y, 0, 0] + [0] * len(keys))
                 row[at] = (row[at] or 0) + n
@@ -354,12 +381,68 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     compact_keys = c.con.execute("SELECT data_type FROM information_schema.columns WHERE "
                                  "table_name = 'pn_runs_k' AND column_name = 'a'").fetchone()[0]
     a, b = ((decode["a"], decode["b"]) if compact_keys == "BIGINT" else ("a", "b"))
+    ka = ", a AS ka" if compact_keys == "BIGINT" else ""  # the compact ego key, when there is one
     c.con.execute(f"CREATE OR REPLACE TEMP VIEW pn_runs AS SELECT {a} AS a, {b} AS b, code, tab, "
-                  "y0, y1 FROM pn_runs_k")
+                  f"y0, y1{ka} FROM pn_runs_k")
     c.con.execute("DROP VIEW pn_a")
     c.con.execute(f"DROP {'TABLE' if any(row[3] for row in counted) else 'VIEW'} pn_t")
     shutil.rmtree(scratch, ignore_errors=True)
     return True
+
+
+def _any(pattern: Path) -> bool:
+    """Whether a file matches `pattern` (globs in its parts)."""
+    return next(Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor))), None) \
+        is not None
+
+
+def _fixed_width_pass(c: Conversion, chs: list, raw: list[str], kept: set[int],
+                      skipped: set[int], n: int, out: Path) -> list:
+    """Pass 1 of the layer's fixed-width CSV files (:mod:`fixedwidth`), each written under `out`
+    as the SQL pass writes it; returns the files left for the SQL pass. The next file is split
+    in a thread (numpy releases the GIL) while DuckDB writes the last one."""
+
+    def split(ch) -> fixedwidth.Rows | None:
+        try:
+            if ch.file.format != ".csv" or ch.year is None:
+                return None
+            d = c.csv_dialect(ch.file)
+            names = file_columns(ch.file, d)
+            pos = [names.index(r) if (r := resolve(names, x)) else -1 for x in raw]
+            lay = (None if -1 in pos else
+                   fixedwidth.layout(ch.file.path, d.delimiter, d.encoding, pos, expr.RIN_WIDTH))
+            return lay and fixedwidth.split_rows(ch.file.path, lay, c.kinds, kept, skipped,
+                                                 d.delimiter, d.encoding)
+        except (OSError, ValueError):  # the SQL pass reads the file and reports what is wrong
+            return None
+
+    rest = []
+    out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(1) as ahead:
+        nxt = ahead.submit(split, chs[0]) if chs else None
+        for i, ch in enumerate(chs):
+            rows = nxt.result()
+            nxt = ahead.submit(split, chs[i + 1]) if i + 1 < len(chs) else None
+            if rows is None:
+                rest.append(ch)
+                continue
+            y = f"CAST({int(ch.year)} AS SMALLINT)"
+            c.con.register("fw_kept", rows.kept())
+            c.con.register("fw_text", pa.table({"__raw": pa.array(rows.text,
+                                                                  pa.list_(pa.string()))}))
+            skipped_n = rows.skipped
+            del rows
+            try:
+                c.con.execute(f"""
+                    COPY (SELECT a, b, code, {y} AS y, NULL::VARCHAR[] AS __raw,
+                                 a % {n} AS bucket FROM fw_kept
+                          UNION ALL SELECT NULL, NULL, NULL, {y}, NULL, -2 FROM range({skipped_n})
+                          UNION ALL SELECT NULL, NULL, NULL, {y}, __raw, -1 FROM fw_text)
+                    TO {lit(out / f"f{i}")} (FORMAT parquet, PARTITION_BY (bucket), PARQUET_VERSION v2)""")
+            finally:
+                c.con.unregister("fw_kept")
+                c.con.unregister("fw_text")
+    return rest
 
 
 def discover_choices(c: Conversion, table: str) -> list:

@@ -138,11 +138,7 @@ class Reader:
 
     def open(self, f: CbsFile, wanted: list[str]) -> Source:
         """A view over `f` with the wanted columns that exist (others are simply absent)."""
-        dialect = None
-        if f.format == ".csv":
-            opt = self.csv_options.get(f.table)
-            dialect = sniff_csv(f.path, opt.delimiter if opt else None,
-                                opt.encoding if opt else None)
+        dialect = self.dialect(f) if f.format == ".csv" else None
         try:
             cols = file_columns(f, dialect)
         except Exception as e:  # noqa: BLE001 - any reader failure becomes one message
@@ -169,6 +165,11 @@ class Reader:
         types = {r[0]: str(r[1]).upper() for r in self.con.execute(f"DESCRIBE {view}").fetchall()}
         return Source(f, view, real, types)
 
+    def dialect(self, f: CbsFile) -> CsvDialect:
+        """A CSV file's separator and encoding: the mapping's ``[csv]`` entry, else sniffed."""
+        opt = self.csv_options.get(f.table)
+        return sniff_csv(f.path, opt.delimiter if opt else None, opt.encoding if opt else None)
+
     def open_group(self, files: list[CbsFile], wanted: list[str]) -> Source:
         """One view over several files of a table (e.g. every year), columns named as wanted
         (upper case), every value as text, plus ``__file`` (file name) and ``__year``.
@@ -178,11 +179,7 @@ class Reader:
         groups: dict[tuple, list[tuple[CbsFile, str, dict[str, str]]]] = {}
         found = []
         for f in files:
-            dialect = None
-            if f.format == ".csv":
-                opt = self.csv_options.get(f.table)
-                dialect = sniff_csv(f.path, opt.delimiter if opt else None,
-                                    opt.encoding if opt else None)
+            dialect = self.dialect(f) if f.format == ".csv" else None
             try:
                 cols = file_columns(f, dialect)
             except Exception as e:  # noqa: BLE001 - any reader failure becomes one message
