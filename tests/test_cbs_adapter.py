@@ -258,12 +258,44 @@ def test_cbs_convert_command_exit_codes(converted, tmp_path, monkeypatch):
     assert r.exit_code == 1 and "not converted: detentions" in r.output
     assert "cbs convert: persons (" in r.output  # progress, one line per table (stderr)
     # the scratch folder was made under --work-dir and removed afterwards
-    assert [Path(d).parent for d in made] == [tmp_path / "scratch"]
+    assert [Path(d).parent for d in made if "crimcareer-cbs-" in d] == [tmp_path / "scratch"]
     assert not any((tmp_path / "scratch").iterdir())
     (tmp_path / "bad.toml").write_text("[[casez]]\nfrom = 'X'\n")
     r = CliRunner().invoke(app, ["cbs", "convert", str(ra), "--out", str(tmp_path / "o2"),
                                  "--mapping", str(tmp_path / "bad.toml")])
     assert r.exit_code == 2 and "unknown entry [casez]" in r.output
+
+
+def test_a_conversion_that_stops_leaves_no_output_folder(converted, tmp_path, monkeypatch):
+    """A file that cannot be read for its hash at the end (the tables are written by then):
+    one message, exit 2, and neither OUT nor its partial folder is left. An earlier conversion
+    in OUT is replaced by a new one; a folder of other files is refused without --overwrite."""
+    import crimcareer.cbs.convert as cv
+
+    ra, _, _ = converted
+    (tmp_path / "m.toml").write_text(MAPPING)
+    args = ["cbs", "convert", str(ra), "--mapping", str(tmp_path / "m.toml"), "--out"]
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cv, "sha256", unreadable)
+    r = CliRunner().invoke(app, [*args, str(tmp_path / "o")])
+    assert r.exit_code == 2 and "cannot convert:" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.toml"]
+    monkeypatch.undo()
+    assert CliRunner().invoke(app, [*args, str(tmp_path / "o")]).exit_code == 1
+    (tmp_path / "o" / "stale.parquet").write_text("x")
+    assert CliRunner().invoke(app, [*args, str(tmp_path / "o")]).exit_code == 1  # replaced
+    assert (tmp_path / "o" / "persons.parquet").exists()
+    assert not (tmp_path / "o" / "stale.parquet").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    r = CliRunner().invoke(app, [*args, str(tmp_path / "mine")])
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    assert (tmp_path / "mine" / "notes.txt").exists()
+    r = CliRunner().invoke(app, [*args, str(ra)])  # never the project folder itself
+    assert r.exit_code == 2 and any(ra.iterdir())
 
 
 def test_a_truncated_sav_file_is_one_message_not_a_traceback(tmp_path):

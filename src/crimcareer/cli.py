@@ -611,22 +611,33 @@ def cbs_convert(
         help="Folder for scratch files (parquet copies of .sav files, POPNET's buckets, DuckDB's "
              "spill; removed afterwards). A national conversion needs about 11 GB there. Default: "
              "the system's temporary folder."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite",
+        help="Replace an OUT that holds other files (an earlier conversion is replaced anyway)."),
 ) -> None:
     """Convert the CBS tables into a contract folder (+ conversion_log.json, meta.json).
 
     Tables that cannot be mapped are listed and the rest still converts; exit 1 then, so a
-    script notices. Check the result with `crimcareer validate OUT`."""
+    script notices. A conversion that stops (exit 2) leaves no OUT behind: it is written beside
+    OUT and moved into place when complete. Check the result with `crimcareer validate OUT`."""
     import duckdb
 
     from crimcareer.cbs.convert import convert, without_rows
     from crimcareer.cbs.mapping import PROJECT_MAPPING, MappingError
     from crimcareer.cbs.read import SourceError
+    from crimcareer.errors import OutputFolderError
+    from crimcareer.outfolder import is_contract_folder, staged_output
 
     if mapping is None and (ra_dir / PROJECT_MAPPING).exists():
         typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
-        res = convert(ra_dir, out, mapping, threads=threads, memory_limit=memory_limit,
-                      work_dir=work_dir, progress=True)
+        with staged_output(out, overwrite=overwrite, protect=[ra_dir.absolute()],
+                           ours=is_contract_folder) as tmp:
+            res = convert(ra_dir, tmp, mapping, threads=threads, memory_limit=memory_limit,
+                          work_dir=work_dir, progress=True)
+    except OutputFolderError as e:
+        typer.echo(f"cannot convert: {e}", err=True)
+        raise typer.Exit(2) from None
     except (MappingError, SourceError, duckdb.Error, OSError) as e:
         typer.echo(f"cannot convert: {without_rows(str(e))}", err=True)  # no row contents
         raise typer.Exit(2) from None

@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from crimcareer import __version__
 from crimcareer.errors import OutputFolderError
@@ -42,7 +42,14 @@ def is_run_folder(path: Path) -> bool:
     return False
 
 
-def _check_target(out: Path, overwrite: bool, protect: list[Path]) -> None:
+def is_contract_folder(path: Path) -> bool:
+    """True if ``path`` holds a finished ``crimcareer cbs convert`` (also from before the marker)."""
+    return (path / MARKER).is_file() or (
+        (path / "meta.json").is_file() and (path / "conversion_log.json").is_file())
+
+
+def _check_target(out: Path, overwrite: bool, protect: list[Path],
+                  ours: Callable[[Path], bool] = is_run_folder) -> None:
     out_r = out.resolve()
     for p in protect:
         p_r = Path(p).resolve()
@@ -54,11 +61,12 @@ def _check_target(out: Path, overwrite: bool, protect: list[Path]) -> None:
         return
     if not out.is_dir():
         raise OutputFolderError(f"--out {out} is a file, not a folder: choose another --out")
-    if overwrite or is_run_folder(out) or not any(out.iterdir()):
+    if overwrite or ours(out) or not any(out.iterdir()):
         return
+    what = "run" if ours is is_run_folder else "output of this command"
     raise OutputFolderError(
-        f"--out {out} holds files that are not an earlier crimcareer run; choose an empty or new "
-        "folder, or pass --overwrite to replace its whole content")
+        f"--out {out} holds files that are not an earlier crimcareer {what}; choose an empty or "
+        "new folder, or pass --overwrite to replace its whole content")
 
 
 class _Lock:
@@ -101,10 +109,12 @@ class _Lock:
 
 @contextmanager
 def staged_output(out: str | os.PathLike, *, overwrite: bool = False,
-                  protect: list[Path] | None = None) -> Iterator[Path]:
+                  protect: list[Path] | None = None,
+                  ours: Callable[[Path], bool] = is_run_folder) -> Iterator[Path]:
     """Yield a temporary folder beside OUT; on success it becomes OUT (see the module doc).
 
     ``protect``: paths (the data folder, the spec) that OUT must neither be nor contain.
+    ``ours``: what an earlier output that may be replaced without ``overwrite`` looks like.
     Raises OutputFolderError for an OUT in use, holding other files, or overlapping ``protect``.
     """
     out = Path(out).absolute()
@@ -118,7 +128,7 @@ def staged_output(out: str | os.PathLike, *, overwrite: bool = False,
     except PermissionError:
         raise OutputFolderError(f"cannot write in {parent}: choose another --out") from None
     try:
-        _check_target(out, overwrite, protect or [])
+        _check_target(out, overwrite, protect or [], ours)
         for stale in parent.glob(f".{out.name}.partial-*"):  # left by a killed run
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))

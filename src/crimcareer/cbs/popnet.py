@@ -194,9 +194,11 @@ def runs_by_window(raw: str) -> str:
 
 def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: dict,
                    skip: set[int], keep: str, base: int) -> bool:
-    """Temp view ``pn_runs`` (a, b, code, tab, y0, y1) from the snapshot files, layer by layer.
+    """Temp view ``pn_runs`` (a, b, code, tab, y0, y1; ka, the compact ego key, when every tie
+    has one) from the snapshot files, layer by layer.
 
-    Each layer is read in one scan into scratch parquet (``c.work``): rows whose ego and alter
+    Each layer is read once into scratch parquet (``c.work``; fixed-width CSV files by numpy,
+    :mod:`crimcareer.cbs.fixedwidth`, the others in one SQL scan): rows whose ego and alter
     are a person kind and a plain person number (RIN_WIDTH digits, not all zeros) and whose code
     is kept as compact keys (kind and number in one BIGINT), in buckets of the ego key; such rows
     with a skipped code only as their year (counted per file); the other rows with their text.
