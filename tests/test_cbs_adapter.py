@@ -419,6 +419,45 @@ def test_popnet_runs_by_bit_mask_equal_the_plain_window_query(tmp_path, monkeypa
     assert any(0 < left < n for n, left in files)
 
 
+def test_a_file_that_leaves_its_layout_late_is_read_by_sql_instead(tmp_path, monkeypatch):
+    """Rows of another width at the end of a file whose size still fits its first row's width:
+    the numpy reading stops after writing some batches, those are removed, and SQL reads the
+    file. The result equals a conversion that reads every file by SQL."""
+    from crimcareer.cbs import fixedwidth, popnet
+
+    ra = tmp_path / "ra"
+    _random_popnet(ra)
+    f = ra / "Bevolking/BURENNETWERKTAB/BURENNETWERK2016TABV1.csv"
+    f.write_text(f.read_text() + "R;00000007;R;000000008;101\nR;000000007;R;0000000009;101\n")
+    monkeypatch.setattr(fixedwidth, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(fixedwidth, "BATCH_ROWS", 4)
+    batches, seen = fixedwidth.batches, []
+
+    def watched(path, *a, **k):
+        n = 0
+        try:
+            for rows in batches(path, *a, **k):
+                n += 1
+                yield rows
+        except fixedwidth.LeavesLayout:
+            seen.append((path.name, n))
+            raise
+
+    monkeypatch.setattr(fixedwidth, "batches", watched)
+    (tmp_path / "m.toml").write_text(_popnet_mapping())
+    got = {}
+    for name in ("mixed", "sql"):
+        if name == "sql":
+            monkeypatch.setattr(popnet, "_fixed_width_pass", lambda c, chs, *a: list(chs))
+        res = convert(ra, tmp_path / name, tmp_path / "m.toml", threads=2)
+        rel = _rel(tmp_path / name).sort_values(
+            ["person_id", "alter_id", "relation", "start_date", "end_date"], na_position="first")
+        got[name] = (rel.reset_index(drop=True), sorted(map(str, res.log)))
+    assert len(seen) == 1 and seen[0][0] == f.name and seen[0][1] > 3  # batches written first
+    pd.testing.assert_frame_equal(got["mixed"][0], got["sql"][0])
+    assert got["mixed"][1] == got["sql"][1]
+
+
 def test_popnet_fast_path_gives_way_when_its_raw_test_is_fooled(tmp_path, monkeypatch):
     """A self-tie written with a trailing space passes the raw-text test but is dropped once the
     keys are built: the conversion then takes the plain query and still counts it per file."""

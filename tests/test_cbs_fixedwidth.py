@@ -72,6 +72,13 @@ def test_fixed_width_rows_equal_a_row_by_row_reading(tmp_path, monkeypatch, end,
     assert list(zip(*(table[c].to_pylist() for c in ("a", "b", "code")))) == kept
     assert got.skipped == skipped > 0
     assert got.text == text
+    # in batches of 10 rows of the file (chunks of 7: a batch ends after the chunk that fills it)
+    parts = list(fixedwidth.batches(path, lay, KINDS, KEPT, SKIPPED, ";", encoding,
+                                    batch_rows=10))
+    assert (len(parts) > 1) == (chunk < len(rows))
+    assert [t for p in parts for t in p.text] == text
+    assert sum(p.skipped for p in parts) == skipped
+    assert [x for p in parts for x in p.kept()["a"].to_pylist()] == [k[0] for k in kept]
     # every kind of odd row was met (else the comparison proves less than it seems)
     flat = {x for r in text for x in r}
     assert {"---------", "000000000", "X", "100", "999", "1a1"} <= flat

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 
+#: Rows of the file per yielded batch (about 150 MB of kept keys at most).
+BATCH_ROWS = 1 << 23
 CHUNK_ROWS = 1 << 16  # 64k rows: the arrays stay in the CPU's cache (measured against 2**17-2**20)
 
 _ASCII_COMPATIBLE = {"utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "cp1252",
@@ -134,13 +137,33 @@ def _kind(r: np.ndarray, at: int, length: int, kinds: list[bytes]) -> np.ndarray
     return out
 
 
+class LeavesLayout(Exception):
+    """A row of the file is not in its layout (or needs its text more often than allowed)."""
+
+
 def split_rows(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
                skipped: set[int], delimiter: str, encoding: str,
                max_text: int = 1_000_000) -> Rows | None:
-    """The file's rows split into kept compact ties, skipped pairs and text rows; or None.
+    """The whole file split (see :func:`batches`) as one Rows, or None if it leaves its layout."""
+    try:
+        parts = list(batches(path, lay, kinds, kept, skipped, delimiter, encoding, max_text))
+    except LeavesLayout:
+        return None
+    return Rows([x for p in parts for x in p.a], [x for p in parts for x in p.b],
+                [x for p in parts for x in p.code], sum(p.skipped for p in parts),
+                [t for p in parts for t in p.text])
 
-    None when a row leaves the layout, holds a quote or an extra delimiter, its text does not
-    decode, or more than `max_text` rows need their text (the SQL path is then as fast)."""
+
+def batches(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
+            skipped: set[int], delimiter: str, encoding: str, max_text: int = 1_000_000,
+            batch_rows: int | None = None) -> Iterator[Rows]:
+    """The file's rows split into kept compact ties, skipped pairs and text rows, one Rows per
+    `batch_rows` rows of the file (so that memory does not grow with the file).
+
+    Raises LeavesLayout when a row leaves the layout, holds a quote or an extra delimiter, its
+    text does not decode, or more than `max_text` rows need their text (the SQL path is then
+    as fast); what was yielded before must then be discarded."""
+    batch_rows = batch_rows or BATCH_ROWS
     w = lay.width
     kb = [k.encode(encoding) for k in kinds]
     (ek, el), (en, ew), (ak, al), (an, aw), (cd, cl) = lay.fields
@@ -153,7 +176,7 @@ def split_rows(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
     fixed_mask[[i for i, _ in lay.fixed]] = True
     d, q = np.uint8(ord(delimiter)), np.uint8(ord('"'))
     a_parts, b_parts, c_parts, text = [], [], [], []
-    n_skipped = 0
+    n_skipped = n_text = in_batch = 0
     buf = bytearray(CHUNK_ROWS * w)
     with path.open("rb") as fh:
         fh.seek(lay.start)
@@ -162,12 +185,12 @@ def split_rows(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
             k = min(left, CHUNK_ROWS)
             got = fh.readinto(memoryview(buf)[:k * w])
             if got != k * w:
-                return None
+                raise LeavesLayout(f"{path.name}: shorter than its layout")
             left -= k
             r = np.frombuffer(buf, np.uint8, k * w).reshape(k, w)
             for at, ch in lay.fixed:
                 if not (r[:, at] == ch).all():
-                    return None
+                    raise LeavesLayout(f"{path.name}: a row of another layout")
             ego_k, alt_k = _kind(r, ek, el, kb), _kind(r, ak, al, kb)
             ego, ok = _digits(r, en, ew, w)
             alt, alt_ok = _digits(r, an, aw, w)
@@ -194,17 +217,22 @@ def split_rows(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
                 c_parts.append(code[keep].astype(np.int16))
             other = np.flatnonzero(cls == 0)
             if len(other):
-                if len(text) + len(other) > max_text:
-                    return None
+                n_text += len(other)
+                if n_text > max_text:
+                    raise LeavesLayout(f"{path.name}: more than {max_text} rows need their text")
                 sub = r[other]
                 body = sub[:, ~fixed_mask]
                 if (body == q).any() or (body == d).any() or (body == 10).any() \
                         or (body == 13).any():
-                    return None
+                    raise LeavesLayout(f"{path.name}: a quote, delimiter or line end in a field")
                 try:
                     for row in sub:
                         raw = row.tobytes()
                         text.append([raw[s:s + n].decode(encoding) for s, n in lay.fields])
                 except UnicodeDecodeError:
-                    return None
-    return Rows(a_parts, b_parts, c_parts, n_skipped, text)
+                    raise LeavesLayout(f"{path.name}: text that does not decode") from None
+            in_batch += k
+            if in_batch >= batch_rows or not left:
+                yield Rows(a_parts, b_parts, c_parts, n_skipped, text)
+                a_parts, b_parts, c_parts, text = [], [], [], []
+                n_skipped = in_batch = 0

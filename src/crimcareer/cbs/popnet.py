@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -262,6 +262,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
             if not rest:
                 continue
             view = src.view if len(rest) == len(chs) else c.open(rest, raw, "relations").view
+            (scratch / f"t{t}").mkdir(exist_ok=True)  # DuckDB makes only the last folder
             c.con.execute(f"""
                 COPY (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
                              CASE WHEN __k THEN {compact(ak, an)} END AS b,
@@ -286,7 +287,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     agg.mkdir()
     for t, _, _ in opened:
         for k in range(buckets[t]):
-            part = scratch / f"t{t}" / "*" / f"bucket={k}" / "*.parquet"
+            part = scratch / f"t{t}" / "**" / f"bucket={k}" / "*.parquet"
             if _any(part):
                 c.con.execute(f"""
                     COPY (SELECT a, b, CAST(code AS INTEGER) AS code, {t} AS tab,
@@ -306,7 +307,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                   f"FROM {opened[0][1].view} LIMIT 0")
     unpacked = ", ".join(f"__raw[{i}] AS {qid(x.upper())}" for i, x in enumerate(raw, 1))
     for t, src, _ in opened:
-        part = scratch / f"t{t}" / "*" / "bucket=-1" / "*.parquet"
+        part = scratch / f"t{t}" / "**" / "bucket=-1" / "*.parquet"
         if not _any(part):
             continue
         c.con.execute(f"""
@@ -342,7 +343,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     at = 4 + keys.index(("relation", CODE_SKIPPED))
     rows = {(r[0], r[1]): list(r) for r in counted}
     for t, _, _ in opened:
-        part = scratch / f"t{t}" / "*" / "bucket=-2" / "*.parquet"
+        part = scratch / f"t{t}" / "**" / "bucket=-2" / "*.parquet"
         if _any(part):
             for y, n in c.con.execute(f"SELECT CAST(y AS INTEGER), count(*) FROM "
                                       f"read_parquet({lit(part)}) GROUP BY y"
@@ -400,11 +401,12 @@ def _any(pattern: Path) -> bool:
 
 def _fixed_width_pass(c: Conversion, chs: list, raw: list[str], kept: set[int],
                       skipped: set[int], n: int, out: Path) -> list:
-    """Pass 1 of the layer's fixed-width CSV files (:mod:`fixedwidth`), each written under `out`
-    as the SQL pass writes it; returns the files left for the SQL pass. The next file is split
-    in a thread (numpy releases the GIL) while DuckDB writes the last one."""
+    """Pass 1 of the layer's fixed-width CSV files (:mod:`fixedwidth`), written under `out` as
+    the SQL pass writes it, in batches of rows (memory does not grow with a file); returns the
+    files left for the SQL pass. The next batch is split in a thread (numpy releases the GIL)
+    while DuckDB writes the last one."""
 
-    def split(ch) -> fixedwidth.Rows | None:
+    def layout(ch) -> tuple | None:
         try:
             if ch.file.format != ".csv" or ch.year is None:
                 return None
@@ -413,22 +415,41 @@ def _fixed_width_pass(c: Conversion, chs: list, raw: list[str], kept: set[int],
             pos = [names.index(r) if (r := resolve(names, x)) else -1 for x in raw]
             lay = (None if -1 in pos else
                    fixedwidth.layout(ch.file.path, d.delimiter, d.encoding, pos, expr.RIN_WIDTH))
-            return lay and fixedwidth.split_rows(ch.file.path, lay, c.kinds, kept, skipped,
-                                                 d.delimiter, d.encoding)
+            return (lay, d) if lay else None
         except (OSError, ValueError):  # the SQL pass reads the file and reports what is wrong
             return None
 
-    rest = []
-    out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(1) as ahead:
-        nxt = ahead.submit(split, chs[0]) if chs else None
+    def split() -> Iterator[tuple[int, fixedwidth.Rows | None]]:
+        """(file number, a batch of its rows), or (file number, None): left to SQL."""
         for i, ch in enumerate(chs):
-            rows = nxt.result()
-            nxt = ahead.submit(split, chs[i + 1]) if i + 1 < len(chs) else None
-            if rows is None:
-                rest.append(ch)
+            found = layout(ch)
+            if found is None:
+                yield i, None
                 continue
-            y = f"CAST({int(ch.year)} AS SMALLINT)"
+            lay, d = found
+            try:
+                for rows in fixedwidth.batches(ch.file.path, lay, c.kinds, kept, skipped,
+                                               d.delimiter, d.encoding):
+                    yield i, rows
+            except (fixedwidth.LeavesLayout, OSError):
+                yield i, None
+
+    left: set[int] = set()
+    out.mkdir(parents=True, exist_ok=True)
+    parts = split()
+    with ThreadPoolExecutor(1) as ahead:
+        nxt = ahead.submit(next, parts, None)
+        j = 0
+        while (got := nxt.result()) is not None:
+            nxt = ahead.submit(next, parts, None)
+            i, rows = got
+            if rows is None:  # not fixed-width after all: what was written of it goes
+                left.add(i)
+                shutil.rmtree(out / f"f{i}", ignore_errors=True)
+                continue
+            j += 1
+            (out / f"f{i}").mkdir(exist_ok=True)  # DuckDB makes only the last folder
+            y = f"CAST({int(chs[i].year)} AS SMALLINT)"
             c.con.register("fw_kept", rows.kept())
             c.con.register("fw_text", pa.table({"__raw": pa.array(rows.text,
                                                                   pa.list_(pa.string()))}))
@@ -440,11 +461,12 @@ def _fixed_width_pass(c: Conversion, chs: list, raw: list[str], kept: set[int],
                                  a % {n} AS bucket FROM fw_kept
                           UNION ALL SELECT NULL, NULL, NULL, {y}, NULL, -2 FROM range({skipped_n})
                           UNION ALL SELECT NULL, NULL, NULL, {y}, __raw, -1 FROM fw_text)
-                    TO {lit(out / f"f{i}")} (FORMAT parquet, PARTITION_BY (bucket), PARQUET_VERSION v2)""")
+                    TO {lit(out / f"f{i}" / f"b{j}")}
+                    (FORMAT parquet, PARTITION_BY (bucket), PARQUET_VERSION v2)""")
             finally:
                 c.con.unregister("fw_kept")
                 c.con.unregister("fw_text")
-    return rest
+    return [ch for i, ch in enumerate(chs) if i in left]
 
 
 def discover_choices(c: Conversion, table: str) -> list:
