@@ -52,6 +52,28 @@ def test_spec_ages_reach_the_labels() -> None:
     assert "25" in labels["column:recidivism_age_split:n"][0]
 
 
+def test_the_offence_family_of_the_careers_is_named_from_the_spec() -> None:
+    """The flagship's words stay as they were (the label registry's); a study of violence never
+    says "trafficking" in its career labels, recidivism group or careers text."""
+    from crimcareer.labels import CAREERS, PROBATION, RECIDIVISM
+    from crimcareer.study.careers import careers_text
+
+    keys = {"first_trafficking_young": CAREERS, "age_first_trafficking": CAREERS,
+            "repeat_trafficking": CAREERS, "repeat": PROBATION, "trafficking": RECIDIVISM}
+    flagship = study_labels(load_spec(default_spec_path()))
+    assert {k: flagship[k] for k in keys} == {k: reg[k] for k, reg in keys.items()}
+    raw = _raw(default_spec_path())
+    raw["careers"]["trafficking_categories"] = ["violence"]
+    spec = parse_spec(raw)
+    violence = study_labels(spec)
+    words = [w for k in keys for w in violence[k]] + list(careers_text(spec).values())
+    assert not [w for w in words if re.search("traffick|mensenhandel", w, re.IGNORECASE)]
+    assert violence["first_trafficking_young"] == ("First case of violent offences before age 25",
+                                                   "Eerste zaak wegens geweldsdelicten voor 25e jaar")
+    assert violence["trafficking"] == ("Violent offences", "Geweldsdelicten")
+    assert "new cases of violent offences after it" in careers_text(spec)["en"]
+
+
 @pytest.mark.parametrize("label, why", [("CC", "control group"), ("NC", "control group"),
                                         ("two words", "pattern"), ("", "pattern")])
 def test_a_label_that_cannot_name_the_target_group_is_refused(label, why) -> None:

@@ -20,7 +20,7 @@ from crimcareer.report.section import Section
 from crimcareer.adapters.files import Registers
 from crimcareer.study.cohort import counted_cases as _counted_cases
 from crimcareer.study.spec import StudySpec
-from crimcareer.study.wording import counted_words
+from crimcareer.study.wording import counted_words, family_case
 
 
 CAREER_BINARY = ("first_trafficking_young", "repeat_trafficking", "age_18_24", "any_prior_case")
@@ -95,6 +95,25 @@ def career_measures(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> 
 
 
 # -- report section ---------------------------------------------------------------------------
+def careers_text(spec: StudySpec) -> dict[str, str]:
+    """The section's text (en, nl), in the spec's words for its cases and offence family."""
+    counted_en, counted_nl = counted_words(spec)
+    one_en, one_nl = family_case(spec)
+    many_en, many_nl = family_case(spec, plural=True)
+    return {
+        "en": (f"Counted cases ({counted_en}) of each study person "
+               f"by offence date: age at the first case and the first {one_en}, cases "
+               f"before the index date, new {many_en} after it, and the offence "
+               "categories before and after the index date. Tests over the groups: "
+               "chi-square or Fisher (shares), Kruskal-Wallis (means)."),
+        "nl": (f"Meegetelde zaken ({counted_nl}) per onderzoekspersoon "
+               f"naar pleegdatum: leeftijd bij de eerste zaak en de eerste {one_nl}, "
+               f"zaken voor de indexdatum, nieuwe {many_nl} daarna, en de "
+               "delictcategorieën voor en na de indexdatum. Toetsen tussen de groepen: "
+               "chi-kwadraat of Fisher (aandelen), Kruskal-Wallis (gemiddelden)."),
+    }
+
+
 def _career_frame(cohort: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     """Features with group and the derived career indicators (age 18-24, any prior case)."""
     f = features.copy()
@@ -179,22 +198,10 @@ def careers_section(cohort: pd.DataFrame, features: pd.DataFrame, gate: Gate, sp
         extra_tables = []
 
     tables = ["careers_shares", "careers_means", "careers_categories", *extra_tables]
-    counted_en, counted_nl = counted_words(spec)
     return Section(
         key="careers",
         title={"en": "Criminal careers", "nl": "Criminele carrières"},
-        text={
-            "en": (f"Counted cases ({counted_en}) of each study person "
-                   "by offence date: age at the first case and the first trafficking case, cases "
-                   "before the index date, new trafficking cases after it, and the offence "
-                   "categories before and after the index date. Tests over the groups: "
-                   "chi-square or Fisher (shares), Kruskal-Wallis (means)."),
-            "nl": (f"Meegetelde zaken ({counted_nl}) per onderzoekspersoon "
-                   "naar pleegdatum: leeftijd bij de eerste zaak en de eerste mensenhandelzaak, "
-                   "zaken voor de indexdatum, nieuwe mensenhandelzaken daarna, en de "
-                   "delictcategorieën voor en na de indexdatum. Toetsen tussen de groepen: "
-                   "chi-kwadraat of Fisher (aandelen), Kruskal-Wallis (gemiddelden)."),
-        },
+        text=careers_text(spec),
         tables=tables,
         table_titles={
             "careers_shares": {"en": "Career indicators by group", "nl": "Carrièrekenmerken per groep"},

@@ -37,6 +37,7 @@ from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, registered_within
 from crimcareer.study.spec import StudySpec
+from crimcareer.study.wording import family_case
 
 AGE_GROUPS = ((0, 17, "<18"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"), (45, 200, "45+"))
 MEASURES = ("requested", "delivered")
@@ -340,6 +341,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
 
     def pct(v):
         return "–" if v is None else f"{100 * v:.0f}%"
+    case_en, case_nl = family_case(spec)
     gap_en = "meets" if (dlv is not None and dlv >= target) else "falls short of"
     gap_nl = "haalt" if (dlv is not None and dlv >= target) else "haalt niet"
     text = {
@@ -349,7 +351,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"{gap_en} the target of {100 * target:.0f}%. For criminal controls (their first counted "
                f"case registered in the study period) the shares are {pct(extra['probation']['cc']['requested'])} "
                f"and {pct(extra['probation']['cc']['delivered'])}; for each offender's first later (repeat) "
-               f"trafficking case {pct(extra['probation']['repeat']['requested'])} and "
+               f"{case_en} {pct(extra['probation']['repeat']['requested'])} and "
                f"{pct(extra['probation']['repeat']['delivered'])}. Days are counted from the case's "
                f"registration date. Coverage is shown by year of registration, sex and age group; groups "
                f"with fewer than {gate.rules.min_persons} cases (or missing advices) are left out, and "
@@ -362,7 +364,7 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
                f"{gap_nl} het doel van {100 * target:.0f}%. Voor criminele controles (hun eerste "
                f"meetellende zaak ingeschreven in de onderzoeksperiode) zijn de aandelen "
                f"{pct(extra['probation']['cc']['requested'])} en {pct(extra['probation']['cc']['delivered'])}; "
-               f"voor de eerste latere (herhaalde) mensenhandelzaak van elke dader "
+               f"voor de eerste latere (herhaalde) {case_nl} van elke dader "
                f"{pct(extra['probation']['repeat']['requested'])} en "
                f"{pct(extra['probation']['repeat']['delivered'])}. Dagen tellen vanaf de inschrijvingsdatum "
                f"van de zaak. De dekking staat per jaar van inschrijving, geslacht en leeftijdsgroep; groepen "

@@ -7,6 +7,7 @@ fixed label registry in the report and in figures.
 
 from __future__ import annotations
 
+from crimcareer.contract import TRAFFICKING_CATEGORIES
 from crimcareer.labels import GROUPS
 from crimcareer.study.spec import StudySpec
 
@@ -100,14 +101,45 @@ def design_words(spec: StudySpec) -> Label:
             f"gematcht op {on_nl}{how_nl}.")
 
 
+def family_case(spec: StudySpec, plural: bool = False) -> Label:
+    """A case of the offence family whose first and later cases the careers measure
+    (``careers.trafficking_categories``): "trafficking case" / "mensenhandelzaak" for both kinds
+    of trafficking, else "case of violent offences" / "zaak wegens geweldsdelicten"."""
+    cats = list(spec.careers.trafficking_categories)
+    if set(cats) == set(TRAFFICKING_CATEGORIES):
+        return ("trafficking cases", "mensenhandelzaken") if plural else \
+            ("trafficking case", "mensenhandelzaak")
+    en = _joined([CATEGORY_NAMES[c][0] for c in cats], "or")
+    nl = _joined([CATEGORY_NAMES[c][1] for c in cats], "of")
+    return (f"cases of {en}", f"zaken wegens {nl}") if plural else \
+        (f"case of {en}", f"zaak wegens {nl}")
+
+
+def family_name(spec: StudySpec) -> Label:
+    """The offence family itself, as a recidivism group: "Human trafficking offence" for both
+    kinds of trafficking, else its categories ("Violent offences")."""
+    cats = list(spec.careers.trafficking_categories)
+    if set(cats) == set(TRAFFICKING_CATEGORIES):
+        return ("Human trafficking offence", "Mensenhandeldelict")
+    en = _joined([CATEGORY_NAMES[c][0] for c in cats], "or")
+    nl = _joined([CATEGORY_NAMES[c][1] for c in cats], "of")
+    return (en[:1].upper() + en[1:], nl[:1].upper() + nl[1:])
+
+
 def study_labels(spec: StudySpec) -> dict[str, Label]:
     """Labels whose text holds a spec value (group names, ages); they take precedence over the
     fixed labels wherever a report or figure names a code."""
     c, f, r = spec.careers, spec.factors, spec.recidivism
+    case_en, case_nl = family_case(spec)
     return {
         **group_names(spec),
-        "first_trafficking_young": (f"First trafficking case before age {c.young_first_trafficking_age}",
-                                    f"Eerste mensenhandelzaak voor {c.young_first_trafficking_age}e jaar"),
+        "first_trafficking_young": (f"First {case_en} before age {c.young_first_trafficking_age}",
+                                    f"Eerste {case_nl} voor {c.young_first_trafficking_age}e jaar"),
+        "age_first_trafficking": (f"Age at first {case_en}", f"Leeftijd bij eerste {case_nl}"),
+        "repeat_trafficking": (f"New {case_en} after the index case",
+                               f"Nieuwe {case_nl} na de indexzaak"),
+        "repeat": (f"Repeat {case_en}", f"Herhaalde {case_nl}"),
+        "trafficking": family_name(spec),
         "skq_observable": (f"Turned {f.startkwalificatie_age} by the cut-off",
                            f"{f.startkwalificatie_age} geworden voor de peildatum"),
         "skq_by_23": (f"Startkwalificatie by age {f.startkwalificatie_age}",
