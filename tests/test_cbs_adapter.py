@@ -289,6 +289,9 @@ def test_a_conversion_that_stops_leaves_no_output_folder(converted, tmp_path, mo
     assert CliRunner().invoke(app, [*args, str(tmp_path / "o")]).exit_code == 1  # replaced
     assert (tmp_path / "o" / "persons.parquet").exists()
     assert not (tmp_path / "o" / "stale.parquet").exists()
+    from crimcareer.outfolder import is_run_folder
+
+    assert not is_run_folder(tmp_path / "o")  # a contract folder is never taken for a run
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
     r = CliRunner().invoke(app, [*args, str(tmp_path / "mine")])

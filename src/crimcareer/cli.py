@@ -626,13 +626,13 @@ def cbs_convert(
     from crimcareer.cbs.mapping import PROJECT_MAPPING, MappingError
     from crimcareer.cbs.read import SourceError
     from crimcareer.errors import OutputFolderError
-    from crimcareer.outfolder import is_contract_folder, staged_output
+    from crimcareer.outfolder import CONTRACT_MARKER, is_contract_folder, staged_output
 
     if mapping is None and (ra_dir / PROJECT_MAPPING).exists():
         typer.echo(f"using the project's mapping {ra_dir / PROJECT_MAPPING}", err=True)
     try:
         with staged_output(out, overwrite=overwrite, protect=[ra_dir.absolute()],
-                           ours=is_contract_folder) as tmp:
+                           ours=is_contract_folder, marker=CONTRACT_MARKER) as tmp:
             res = convert(ra_dir, tmp, mapping, threads=threads, memory_limit=memory_limit,
                           work_dir=work_dir, progress=True)
     except OutputFolderError as e:

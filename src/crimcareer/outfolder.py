@@ -27,6 +27,9 @@ from crimcareer import __version__
 from crimcareer.errors import OutputFolderError
 
 MARKER = ".crimcareer-run"
+#: A finished ``crimcareer cbs convert`` (a contract folder) holds this one instead: it is data,
+#: never to be taken for a run (``export``) nor replaced as one (``run --out``).
+CONTRACT_MARKER = ".crimcareer-contract"
 
 
 def is_run_folder(path: Path) -> bool:
@@ -44,7 +47,7 @@ def is_run_folder(path: Path) -> bool:
 
 def is_contract_folder(path: Path) -> bool:
     """True if ``path`` holds a finished ``crimcareer cbs convert`` (also from before the marker)."""
-    return (path / MARKER).is_file() or (
+    return (path / CONTRACT_MARKER).is_file() or (
         (path / "meta.json").is_file() and (path / "conversion_log.json").is_file())
 
 
@@ -110,11 +113,13 @@ class _Lock:
 @contextmanager
 def staged_output(out: str | os.PathLike, *, overwrite: bool = False,
                   protect: list[Path] | None = None,
-                  ours: Callable[[Path], bool] = is_run_folder) -> Iterator[Path]:
+                  ours: Callable[[Path], bool] = is_run_folder,
+                  marker: str = MARKER) -> Iterator[Path]:
     """Yield a temporary folder beside OUT; on success it becomes OUT (see the module doc).
 
     ``protect``: paths (the data folder, the spec) that OUT must neither be nor contain.
-    ``ours``: what an earlier output that may be replaced without ``overwrite`` looks like.
+    ``ours``: what an earlier output that may be replaced without ``overwrite`` looks like;
+    ``marker``: the file that marks the finished output (MARKER for a run).
     Raises OutputFolderError for an OUT in use, holding other files, or overlapping ``protect``.
     """
     out = Path(out).absolute()
@@ -134,7 +139,7 @@ def staged_output(out: str | os.PathLike, *, overwrite: bool = False,
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
         try:
             yield tmp
-            (tmp / MARKER).write_text(json.dumps({
+            (tmp / marker).write_text(json.dumps({
                 "crimcareer": __version__,
                 "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }))
