@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -257,6 +258,11 @@ def test_cbs_convert_command_exit_codes(converted, tmp_path, monkeypatch):
                                  "--work-dir", str(tmp_path / "scratch")])
     assert r.exit_code == 1 and "not converted: detentions" in r.output
     assert "cbs convert: persons (" in r.output  # progress, one line per table (stderr)
+    # and per part of the relations step (minutes at national size)
+    assert "cbs convert: relations: KINDOUDERTAB and partner buses read (" in r.output
+    assert re.search(r"cbs convert: relations: POPNET BURENNETWERKTAB read \(\d+ files?, \d+ "
+                     r"fixed-width\)", r.output)
+    assert "cbs convert: relations: POPNET snapshots grouped into spells (" in r.output
     # the scratch folder was made under --work-dir and removed afterwards
     assert [Path(d).parent for d in made if "crimcareer-cbs-" in d] == [tmp_path / "scratch"]
     assert not any((tmp_path / "scratch").iterdir())

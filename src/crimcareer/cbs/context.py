@@ -7,7 +7,7 @@ against it so that they need not import convert.py, which imports them (no impor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import duckdb
 
@@ -23,6 +23,7 @@ class Conversion(Protocol):
     out: Path
     work: Path  # scratch folder of this conversion (removed at its end)
     kinds: tuple[str, ...]  # RINPERSOONS values that are persons
+    done: Callable[[str], None]  # reports a finished step (progress on stderr, or nothing)
 
     def choices(self, block: dict) -> list[Choice]: ...
 

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -78,6 +78,7 @@ class Converter:
         self.reader = Reader(self.con, work, csv_opts)
         self.kinds = tuple(mapping.get("settings", {}).get("person_kinds", ["R"]))
         self.res = Result(out)
+        self.done: Callable[[str], None] = lambda step: None  # progress of a finished step
         self._used: set[Path] = set()
         # files are hashed in a thread while the engine reads them (hashlib releases the GIL;
         # the bytes are read once into the page cache for both)
@@ -300,8 +301,9 @@ class Converter:
         return template.format(sql) if sql else None
 
     def relations(self) -> None:
-        parts = [p for p in (family.kindouder(self), family.partners(self),
-                             popnet.household_ties(self), popnet.spells(self)) if p]
+        parts = [family.kindouder(self), family.partners(self)]
+        self.done("relations: KINDOUDERTAB and partner buses read")
+        parts = [p for p in (*parts, popnet.household_ties(self), popnet.spells(self)) if p]
         if not parts:
             self.unmappable("relations", "KINDOUDERTAB/PARTNERBUS/POPNET", "no source readable")
             return
@@ -337,6 +339,8 @@ def convert(ra_dir: str | Path, out: str | Path, mapping_file: str | Path | None
         def done(table: str) -> None:
             if progress:
                 print(f"cbs convert: {table} ({time.time() - t0:.0f}s)", file=sys.stderr)
+
+        c.done = done  # the relations step also reports its parts (minutes at national size)
 
         c.persons()
         done("persons")

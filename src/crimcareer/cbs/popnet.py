@@ -259,27 +259,29 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
             # fixed-width CSV files by numpy (the same split), the others by SQL
             rest = _fixed_width_pass(c, chs, raw, set(kept_codes), set(skipped_codes), n,
                                      scratch / f"t{t}")
-            if not rest:
-                continue
-            view = src.view if len(rest) == len(chs) else c.open(rest, raw, "relations").view
-            (scratch / f"t{t}").mkdir(exist_ok=True)  # DuckDB makes only the last folder
-            c.con.execute(f"""
-                COPY (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
-                             CASE WHEN __k THEN {compact(ak, an)} END AS b,
-                             CASE WHEN __k THEN __code END AS code,
-                             CAST(__year AS SMALLINT) AS y, {raw_cols},
-                             CASE WHEN __k THEN a % {n} WHEN __s THEN -2 ELSE -1 END AS bucket
-                      FROM (SELECT *, coalesce(__p AND __code IN ({_ints(kept_codes)}), false)
-                                      AS __k,
-                                   coalesce(__p AND __code IN ({_ints(skipped_codes)}), false)
-                                      AS __s
-                            FROM (SELECT *, {plain_pair} AS __p, {code_no} AS __code
-                                  FROM {view})))
-                TO {lit(scratch / f"t{t}" / "sql")} (FORMAT parquet, PARTITION_BY (bucket))""")
+            if rest:  # the files that are not fixed-width: one SQL scan
+                view = src.view if len(rest) == len(chs) else c.open(rest, raw, "relations").view
+                (scratch / f"t{t}").mkdir(exist_ok=True)  # DuckDB makes only the last folder
+                c.con.execute(f"""
+                    COPY (SELECT CASE WHEN __k THEN {compact(ek, en)} END AS a,
+                                 CASE WHEN __k THEN {compact(ak, an)} END AS b,
+                                 CASE WHEN __k THEN __code END AS code,
+                                 CAST(__year AS SMALLINT) AS y, {raw_cols},
+                                 CASE WHEN __k THEN a % {n} WHEN __s THEN -2 ELSE -1 END AS bucket
+                          FROM (SELECT *, coalesce(__p AND __code IN ({_ints(kept_codes)}), false)
+                                          AS __k,
+                                       coalesce(__p AND __code IN ({_ints(skipped_codes)}), false)
+                                          AS __s
+                                FROM (SELECT *, {plain_pair} AS __p, {code_no} AS __code
+                                      FROM {view})))
+                    TO {lit(scratch / f"t{t}" / "sql")} (FORMAT parquet, PARTITION_BY (bucket))""")
         except (duckdb.Error, SourceError) as e:  # e.g. a malformed CSV row: this layer only
             c.unmappable("relations", str(c.m["popnet"]["tables"][t]), str(e))
             opened.remove((t, src, chs))
             shutil.rmtree(scratch / f"t{t}", ignore_errors=True)
+        else:
+            c.done(f"relations: POPNET {c.m['popnet']['tables'][t]} read ({len(chs)} "
+                   f"file{'' if len(chs) == 1 else 's'}, {len(chs) - len(rest)} fixed-width)")
     if not opened:
         return True
     # Pass 2, per bucket: per tie its first and last year and the bit mask of the years seen
@@ -390,6 +392,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     c.con.execute("DROP VIEW pn_a")
     c.con.execute(f"DROP {'TABLE' if any(row[3] for row in counted) else 'VIEW'} pn_t")
     shutil.rmtree(scratch, ignore_errors=True)
+    c.done("relations: POPNET snapshots grouped into spells")
     return True
 
 
