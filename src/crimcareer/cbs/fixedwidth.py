@@ -9,9 +9,10 @@ measured) exploits a fixed layout.
 
 Nothing here decides what a row means beyond what popnet's SQL decides: a row is *kept* only
 when it is a plain pair with a kept code, exactly as the SQL test; every other row of the
-layout is returned with its text, for the general path. A file that leaves the layout anywhere
-(a row of another width, a quote, an extra delimiter, bytes that do not decode) gives None, and
-the caller reads that file with DuckDB instead.
+layout is returned with its text, for the general path. :func:`layout` gives None for a file
+without one layout; :func:`batches` raises LeavesLayout when a row leaves it (a row of another
+width, a quote, an extra delimiter, bytes that do not decode), and the caller then discards
+that file's batches and reads it with DuckDB instead.
 """
 
 from __future__ import annotations
@@ -139,19 +140,6 @@ def _kind(r: np.ndarray, at: int, length: int, kinds: list[bytes]) -> np.ndarray
 
 class LeavesLayout(Exception):
     """A row of the file is not in its layout (or needs its text more often than allowed)."""
-
-
-def split_rows(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],
-               skipped: set[int], delimiter: str, encoding: str,
-               max_text: int = 1_000_000) -> Rows | None:
-    """The whole file split (see :func:`batches`) as one Rows, or None if it leaves its layout."""
-    try:
-        parts = list(batches(path, lay, kinds, kept, skipped, delimiter, encoding, max_text))
-    except LeavesLayout:
-        return None
-    return Rows([x for p in parts for x in p.a], [x for p in parts for x in p.b],
-                [x for p in parts for x in p.code], sum(p.skipped for p in parts),
-                [t for p in parts for t in p.text])
 
 
 def batches(path: Path, lay: Layout, kinds: tuple[str, ...], kept: set[int],

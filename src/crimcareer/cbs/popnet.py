@@ -213,8 +213,8 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     raw = [*pn["ego"], *pn["alter"], pn["code"]]
     ek, en, ak, an, cd = (qid(w.upper()) for w in raw)
     kinds = ", ".join(lit(k) for k in c.kinds)
-    kept_text = ", ".join(lit(str(k)) for k in CODES if k not in skip) or "NULL"
     kept_codes = [k for k in CODES if k not in skip]
+    kept_text = ", ".join(lit(str(k)) for k in kept_codes) or "NULL"
     w, scale = expr.RIN_WIDTH, 10 ** expr.RIN_WIDTH
     years = [ch.year for _, _, chs in opened for ch in chs]
     mask_type = "BIGINT" if max(years) - base < 62 else "HUGEINT"
@@ -251,6 +251,7 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
     scratch.mkdir(parents=True)
     buckets: dict[int, int] = {}
     for t, src, chs in list(opened):
+        table = str(c.m["popnet"]["tables"][t])
         size = sum(ch.file.path.stat().st_size for ch in chs)
         n = buckets[t] = max(1, math.ceil(size / BUCKET_BYTES))
         # the text of the other rows as one list column (null in plain rows: cheaper to write)
@@ -276,11 +277,11 @@ def _snapshot_runs(c: Conversion, opened: list[tuple[int, Source, list]], pn: di
                                       FROM {view})))
                     TO {lit(scratch / f"t{t}" / "sql")} (FORMAT parquet, PARTITION_BY (bucket))""")
         except (duckdb.Error, SourceError) as e:  # e.g. a malformed CSV row: this layer only
-            c.unmappable("relations", str(c.m["popnet"]["tables"][t]), str(e))
+            c.unmappable("relations", table, str(e))
             opened.remove((t, src, chs))
             shutil.rmtree(scratch / f"t{t}", ignore_errors=True)
         else:
-            c.done(f"relations: POPNET {c.m['popnet']['tables'][t]} read ({len(chs)} "
+            c.done(f"relations: POPNET {table} read ({len(chs)} "
                    f"file{'' if len(chs) == 1 else 's'}, {len(chs) - len(rest)} fixed-width)")
     if not opened:
         return True
@@ -419,7 +420,7 @@ def _fixed_width_pass(c: Conversion, chs: list, raw: list[str], kept: set[int],
             lay = (None if -1 in pos else
                    fixedwidth.layout(ch.file.path, d.delimiter, d.encoding, pos, expr.RIN_WIDTH))
             return (lay, d) if lay else None
-        except (OSError, ValueError):  # the SQL pass reads the file and reports what is wrong
+        except Exception:  # noqa: BLE001 - the SQL pass reads the file and says what is wrong
             return None
 
     def split() -> Iterator[tuple[int, fixedwidth.Rows | None]]:
