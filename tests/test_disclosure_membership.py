@@ -25,6 +25,24 @@ def test_atoms_are_persons_in_the_same_cells():
     assert at.incidence.sum(axis=1).A.ravel().tolist() == [2, 2, 1]
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 10**9])
+def test_incidence_is_each_cells_atoms(chunk, monkeypatch):
+    """The incidence built in chunks of memberships equals the obvious one: per cell, the
+    distinct atoms of its persons (empty cells included)."""
+    from crimcareer.disclosure import membership
+
+    monkeypatch.setattr(membership, "_CHUNK", chunk)
+    rng = np.random.default_rng(chunk)
+    n = 500
+    members = [np.unique(rng.integers(0, n, size=int(rng.integers(0, 60)))) for _ in range(40)]
+    members[3] = np.zeros(0, dtype=np.int64)
+    at = atoms_of(members, n)
+    for i, m in enumerate(members):
+        row = at.incidence.indices[at.incidence.indptr[i]:at.incidence.indptr[i + 1]]
+        assert row.tolist() == sorted(set(at.of_person[m].tolist()))
+    assert (at.incidence.data == 1.0).all()
+
+
 def test_person_index_numbers_ids_once():
     idx = PersonIndex()
     a = idx.codes(["x", "y", "x"])

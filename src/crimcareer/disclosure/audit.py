@@ -208,7 +208,6 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         A = sparse.vstack([A, extra]).tocsr()
         rhs = np.array([r for _, r in rels], dtype=float)
         row_lo, row_hi = np.concatenate([row_lo, rhs]), np.concatenate([row_hi, rhs])
-    lp = _LP(A, row_lo, row_hi, n_sets=len(rows))
     row_cells = np.concatenate([rows, np.full(len(rels), -1)]).astype(int)
 
     # quick upper bounds: an atom is at most the smallest upper bound of a row holding it
@@ -217,93 +216,36 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
         row = M.indices[M.indptr[j]:M.indptr[j + 1]]
         upper[row] = np.minimum(upper[row], u)
 
-    solve = lp.solve
-
     # targets as a matrix: one solution checks them all at once
     nt = len(targets)
     T = sparse.csr_matrix((np.ones(sum(len(t.vec) for t in targets)),
                            (np.repeat(np.arange(nt), [len(t.vec) for t in targets]),
                             np.concatenate([t.vec for t in targets]))), shape=(nt, n_a))
+    b = _Bounds(nt)
     need_hi = np.array([t.need_hi for t in targets])
-    allow_lo = np.array([t.allow_lo for t in targets])
-    ok_hi = np.zeros(nt, dtype=bool)
-    ok_lo = np.zeros(nt, dtype=bool)
-    hi = np.full(nt, np.inf)
-    lo = np.zeros(nt)
+    b.allow_lo = np.array([t.allow_lo for t in targets])
+    b.need_hi = need_hi
     single = np.array([len(t.vec) == 1 for t in targets])
     first = np.array([t.vec[0] for t in targets])
-    quick = single & (upper[first] < need_hi - TOL)  # fails without an LP
-    hi[quick] = upper[first][quick]
+    b.quick = single & (upper[first] < need_hi - TOL)  # fails without an LP
+    b.hi[b.quick] = upper[first][b.quick]
     for i, t in enumerate(targets):
         if known is not None and t.key in known:
-            ok_hi[i] = ok_lo[i] = True
-    duals_hi: dict[int, np.ndarray] = {}
-    duals_lo: dict[int, np.ndarray] = {}
+            b.ok_hi[i] = b.ok_lo[i] = True
+    # an atom's cap while its target is raised: the need (see _bound_chain), at least its size
+    cap_of = [np.maximum(np.maximum(need_hi[i], size[t.vec]), 1.0) for i, t in enumerate(targets)]
+    chains = _chains(targets, b, n_a)
+    lps = [_LP(A, row_lo, row_hi, n_sets=len(rows)) for _ in chains]
+    args = [(lp, T, b, targets, cap_of, sel, n_a) for lp, sel in zip(lps, chains)]
+    if len(chains) == 1:
+        _bound_chain(*args[0])
+    else:  # HiGHS releases the GIL: the chains' LPs run on both cores
+        from concurrent.futures import ThreadPoolExecutor
 
-    def harvest(x: np.ndarray) -> np.ndarray:
-        v = T @ x
-        up = ~ok_hi & (v >= need_hi - TOL)
-        ok_hi[up] = True
-        hi[up] = v[up]
-        dn = ~ok_lo & (v <= allow_lo + TOL)
-        ok_lo[dn] = True
-        lo[dn] = v[dn]
-        return v
-
-    def _cap(a: int, i: int) -> float:
-        """An upper bound for atom a while target i is raised to its need: the true point
-        stays feasible, and if the target's sum can reach the need it can with every atom at
-        or below the need (move from the true point towards a point that reaches it)."""
-        return max(float(need_hi[i]), float(size[a]), 1.0)
-
-    for sense in ("hi", "lo"):
-        todo = (~ok_hi & ~quick) if sense == "hi" else ~ok_lo
-        for _ in range(200):  # batches: many targets satisfied by one feasible point
-            pend = np.flatnonzero(todo & ~(ok_hi if sense == "hi" else ok_lo))
-            if len(pend) <= 2:
-                break
-            w = np.asarray(T[pend].sum(axis=0)).ravel() / 1.0
-            obj = -w if sense == "hi" else w
-            caps: dict[int, float] = {}
-            if sense == "hi":  # every raised atom capped: the batch LP stays bounded
-                for i in pend:
-                    for a in targets[i].vec.tolist():
-                        caps[a] = min(caps.get(a, np.inf), _cap(a, i))
-            lp.cap(caps)  # raise many atoms to their need, not one
-            res = lp.solve(obj)
-            lp.cap({})
-            if res.status != "optimal":
-                break
-            before = int((ok_hi if sense == "hi" else ok_lo)[pend].sum())
-            harvest(res.x)
-            if int((ok_hi if sense == "hi" else ok_lo)[pend].sum()) - before < 3:
-                break
-        for i in np.flatnonzero(todo):
-            done = ok_hi if sense == "hi" else ok_lo
-            if done[i]:
-                continue  # shown by an earlier solution
-            obj = np.zeros(n_a)
-            obj[targets[i].vec] = -1.0 if sense == "hi" else 1.0
-            if sense == "hi":  # stop at the need: reaching it is all the audit asks
-                lp.cap({a: _cap(a, i) for a in targets[i].vec.tolist()})
-            res = lp.solve(obj)
-            if sense == "hi":
-                lp.cap({})
-            if res.status == "unbounded":
-                ok_hi[i], hi[i] = True, np.inf
-                continue
-            if res.status != "optimal":
-                raise RuntimeError(f"disclosure audit LP failed ({res.message}): released counts "
-                                   "contradict their membership")
-            v = harvest(res.x)[i]
-            if sense == "hi":
-                hi[i] = v
-                if not ok_hi[i]:
-                    duals_hi[i] = res.duals
-            else:
-                lo[i] = v
-                if not ok_lo[i]:
-                    duals_lo[i] = res.duals
+        with ThreadPoolExecutor(len(chains)) as ex:
+            for f in [ex.submit(_bound_chain, *a) for a in args]:
+                f.result()
+    ok_hi, ok_lo, hi, lo, duals_hi, duals_lo = b.ok_hi, b.ok_lo, b.hi, b.lo, b.duals_hi, b.duals_lo
     for i, t in enumerate(targets):
         t.ok_hi, t.ok_lo, t.hi, t.lo = bool(ok_hi[i]), bool(ok_lo[i]), float(hi[i]), float(lo[i])
         t.duals_hi, t.duals_lo = duals_hi.get(i), duals_lo.get(i)
@@ -354,6 +296,118 @@ def _memo_safe(memo: AuditMemo | None, comp_key: tuple, intervals: dict, rels_ke
         if old is None or lo > old[0] + TOL or hi < old[1] - TOL:
             return None
     return safe
+
+
+class _Bounds:
+    """What the attacker's LPs showed of each target (arrays over the targets)."""
+
+    def __init__(self, nt: int) -> None:
+        self.ok_hi = np.zeros(nt, dtype=bool)
+        self.ok_lo = np.zeros(nt, dtype=bool)
+        self.hi = np.full(nt, np.inf)
+        self.lo = np.zeros(nt)
+        self.quick = np.zeros(nt, dtype=bool)
+        self.need_hi = np.zeros(nt)
+        self.allow_lo = np.zeros(nt)
+        self.duals_hi: dict[int, np.ndarray] = {}
+        self.duals_lo: dict[int, np.ndarray] = {}
+
+
+CHAIN_MIN_TARGETS = 64  # a component with more targets left to solve is split over two chains
+
+
+def _chains(targets: list[_Target], b: _Bounds, n_a: int) -> list[np.ndarray]:
+    """The targets in one LP chain each: one chain, or two when many targets are left (each
+    chain a fixed half, warm-starting only its own LPs, so the result does not depend on which
+    thread runs faster). Halves by the targets' first atom: neighbouring atoms share cells, and
+    a solution that raises one often raises the next."""
+    open_ = np.flatnonzero(~(b.ok_hi & b.ok_lo))
+    if len(open_) < CHAIN_MIN_TARGETS:
+        return [np.arange(len(targets))]
+    firsts = np.array([t.vec[0] for t in targets])
+    order = np.argsort(firsts, kind="stable")
+    half = len(order) // 2
+    return [np.sort(order[:half]), np.sort(order[half:])]
+
+
+def _bound_chain(lp: "_LP", T: sparse.csr_matrix, b: _Bounds, targets: list[_Target],
+                 cap_of: list[np.ndarray], sel: np.ndarray, n_a: int) -> None:
+    """Show each target of ``sel`` safe (the attacker's max reaches its need, its min its
+    allowance) or find its bound and the duals that name the binding cells; writes ``b`` at
+    ``sel`` only. Batches first (many targets raised at once), then one LP per target left."""
+    Ts = T[sel]
+    ok_hi, ok_lo = b.ok_hi[sel].copy(), b.ok_lo[sel].copy()
+    hi, lo = b.hi[sel].copy(), b.lo[sel].copy()
+    need_hi, allow_lo, quick = b.need_hi[sel], b.allow_lo[sel], b.quick[sel]
+    duals_hi: dict[int, np.ndarray] = {}
+    duals_lo: dict[int, np.ndarray] = {}
+
+    def harvest(x: np.ndarray) -> np.ndarray:
+        v = Ts @ x
+        up = ~ok_hi & (v >= need_hi - TOL)
+        ok_hi[up] = True
+        hi[up] = v[up]
+        dn = ~ok_lo & (v <= allow_lo + TOL)
+        ok_lo[dn] = True
+        lo[dn] = v[dn]
+        return v
+
+    # An atom's cap while target i is raised to its need (cap_of): the true point stays
+    # feasible, and if the target's sum can reach the need it can with every atom at or below
+    # the need (move from the true point towards a point that reaches it).
+    for sense in ("hi", "lo"):
+        todo = (~ok_hi & ~quick) if sense == "hi" else ~ok_lo
+        for _ in range(200):  # batches: many targets satisfied by one feasible point
+            pend = np.flatnonzero(todo & ~(ok_hi if sense == "hi" else ok_lo))
+            if len(pend) <= 2:
+                break
+            w = np.asarray(Ts[pend].sum(axis=0)).ravel() / 1.0
+            obj = -w if sense == "hi" else w
+            caps: dict[int, float] = {}
+            if sense == "hi":  # every raised atom capped: the batch LP stays bounded
+                for i in pend:
+                    t = targets[sel[i]]
+                    for a, c in zip(t.vec.tolist(), cap_of[sel[i]].tolist()):
+                        caps[a] = min(caps.get(a, np.inf), c)
+            lp.cap(caps)  # raise many atoms to their need, not one
+            res = lp.solve(obj)
+            lp.cap({})
+            if res.status != "optimal":
+                break
+            before = int((ok_hi if sense == "hi" else ok_lo)[pend].sum())
+            harvest(res.x)
+            if int((ok_hi if sense == "hi" else ok_lo)[pend].sum()) - before < 3:
+                break
+        for i in np.flatnonzero(todo):
+            done = ok_hi if sense == "hi" else ok_lo
+            if done[i]:
+                continue  # shown by an earlier solution
+            t = targets[sel[i]]
+            obj = np.zeros(n_a)
+            obj[t.vec] = -1.0 if sense == "hi" else 1.0
+            if sense == "hi":  # stop at the need: reaching it is all the audit asks
+                lp.cap(dict(zip(t.vec.tolist(), cap_of[sel[i]].tolist())))
+            res = lp.solve(obj)
+            if sense == "hi":
+                lp.cap({})
+            if res.status == "unbounded":
+                ok_hi[i], hi[i] = True, np.inf
+                continue
+            if res.status != "optimal":
+                raise RuntimeError(f"disclosure audit LP failed ({res.message}): released counts "
+                                   "contradict their membership")
+            v = harvest(res.x)[i]
+            if sense == "hi":
+                hi[i] = v
+                if not ok_hi[i]:
+                    duals_hi[int(sel[i])] = res.duals
+            else:
+                lo[i] = v
+                if not ok_lo[i]:
+                    duals_lo[int(sel[i])] = res.duals
+    b.ok_hi[sel], b.ok_lo[sel], b.hi[sel], b.lo[sel] = ok_hi, ok_lo, hi, lo
+    b.duals_hi.update(duals_hi)
+    b.duals_lo.update(duals_lo)
 
 
 @dataclass
@@ -454,16 +508,20 @@ class _LP:
         self._status = highspy.HighsModelStatus
 
     def cap(self, caps: dict[int, float]) -> None:
-        """Upper bounds on some columns (the rest: none); {} lifts every cap."""
+        """Upper bounds on some columns (the rest: none); {} lifts every cap. Only the columns
+        capped now or before are passed to HiGHS (the others keep their bounds)."""
         import highspy
 
-        ub = np.full(self.n, highspy.kHighsInf)
-        for j, v in caps.items():
-            ub[j] = v
-        if not caps and not getattr(self, "_capped", False):
+        before = getattr(self, "_capped", np.zeros(0, dtype=np.int32))
+        cols = np.union1d(before, np.fromiter(caps, dtype=np.int32, count=len(caps)))
+        if not len(cols):
             return
-        self.h.changeColsBounds(self.n, self._cols, np.zeros(self.n), ub)
-        self._capped = bool(caps)
+        cols = cols.astype(np.int32)
+        ub = np.full(len(cols), highspy.kHighsInf)
+        if caps:
+            ub[np.searchsorted(cols, list(caps))] = list(caps.values())
+        self.h.changeColsBounds(len(cols), cols, np.zeros(len(cols)), ub)
+        self._capped = np.fromiter(caps, dtype=np.int32, count=len(caps))
 
     def solve(self, obj: np.ndarray) -> _Result:
         h = self.h

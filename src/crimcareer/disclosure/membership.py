@@ -108,12 +108,33 @@ def atoms_of(members: list[np.ndarray], n_persons: int, seed: int = 20240101) ->
         of_person[covered] = inv
     else:
         size = np.zeros(0, dtype=np.int64)
-    rows, cols = [], []
-    for i, m in enumerate(members):
-        a = np.unique(of_person[m]) if len(m) else np.zeros(0, dtype=np.int64)
-        rows.append(np.full(len(a), i))
-        cols.append(a)
-    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    inc = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(members), len(size)))
-    return Atoms(of_person, size.astype(np.int64), inc)
+    return Atoms(of_person, size.astype(np.int64), _incidence(members, of_person, len(size)))
+
+
+_CHUNK = 4_000_000  # memberships per sparse build (bounded memory at national size)
+
+
+def _incidence(members: list[np.ndarray], of_person: np.ndarray, n_atoms: int
+               ) -> sparse.csr_matrix:
+    """The cells x atoms 0/1 matrix: cell i holds atom a if a member of i is in a. Built in
+    chunks of cells by scipy's duplicate-summing CSR conversion (one call per chunk, not one
+    ``np.unique`` per cell: thousands of cells per audit round)."""
+    parts = []
+    i = 0
+    while i < len(members):
+        j, total = i, 0
+        while j < len(members) and (j == i or total + len(members[j]) <= _CHUNK):
+            total += len(members[j])
+            j += 1
+        lens = [len(m) for m in members[i:j]]
+        atom = of_person[np.concatenate(members[i:j])] if total else np.zeros(0, dtype=np.int64)
+        cell = np.repeat(np.arange(j - i), lens)
+        block = sparse.csr_matrix((np.ones(len(atom)), (cell, atom)), shape=(j - i, n_atoms))
+        block.data[:] = 1.0  # duplicates (persons of one atom) were summed
+        parts.append(block)
+        i = j
+    if not parts:
+        return sparse.csr_matrix((0, n_atoms))
+    inc = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    inc.sort_indices()
+    return inc
