@@ -180,6 +180,64 @@ def test_curve_thinning_keeps_every_step_at_least_k_persons(seed):
                     and df["at_risk"].iloc[0] - row["at_risk"] >= 10)
 
 
+def test_curve_step_through_a_tied_point_is_thinned():
+    """The estimate at t counts events at exactly t, the at-risk count still holds them: ten
+    events at t=10 make [10, 20) hold 19 events but (10, 20] only 9, which r(1 - S_b/S_a)
+    gives away. The point at 20 must go."""
+    times = [5.0] * 10 + [10.0] * 10 + [15.0] * 9 + [25.0] * 20 + [40.0] * 51
+    status = [1] * 49 + [0] * 51
+    p = pd.DataFrame({"person_id": [f"p{i}" for i in range(100)], "time": times,
+                      "status": status})
+    grid = [0.0, 10.0, 20.0, 30.0]
+    tt = np.array(times)
+    df = pd.DataFrame({"time": grid, "estimate": [0.0, 0.2, 0.29, 0.49],
+                       "at_risk": [(tt >= t).sum() for t in grid]})
+    out = Gate().curve("c", df, persons=p, estimate_cols=["estimate"])
+    assert list(out["time"]) == [0.0, 10.0, 30.0]
+
+
+def test_events_at_a_released_point_are_known_through_it():
+    """One event at exactly t=10: the at-risk count at 10 holds that person, the estimate at
+    10 counts them; released together they give the one person away, so the point goes."""
+    times = [5.0] * 10 + [10.0] + [25.0] * 29 + [40.0] * 60
+    status = [1] * 40 + [0] * 60
+    p = pd.DataFrame({"person_id": [f"p{i}" for i in range(100)], "time": times,
+                      "status": status})
+    tt = np.array(times)
+    grid = [0.0, 10.0, 30.0]
+    df = pd.DataFrame({"time": grid, "at_risk": [(tt >= t).sum() for t in grid]})
+    assert list(Gate().curve("c", df, persons=p)["time"]) == [0.0, 30.0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_curve_thinning_by_persons_cuts_steps_both_ways(seed):
+    """Slow reference on a grid that falls on the persons' (whole-day) times: between kept
+    points every status counts 0 or >= k persons in [a, b) and in (a, b]; a point is dropped
+    only when keeping it would break that."""
+    from crimcareer.disclosure.gate import _thin_by_persons
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    d = rng.integers(0, 600, n).astype(float)
+    st = rng.choice([0, 1, 2], size=n, p=[0.3, 0.5, 0.2])
+    p = pd.DataFrame({"time": d, "status": st})
+    grid = np.arange(0.0, 600.0, 10.0)
+    df = pd.DataFrame({"time": grid, "at_risk": [(d >= t).sum() for t in grid]})
+
+    def ok(a, b):
+        return all(x == 0 or x >= 10 for s in (0, 1, 2) for x in (
+            ((d >= a) & (d < b) & (st == s)).sum(), ((d > a) & (d <= b) & (st == s)).sum()))
+
+    out, _ = _thin_by_persons(df, "at_risk", "time", p, 10)
+    kept = out["time"].to_numpy()
+    assert len(kept) >= 5
+    for a, b in zip(kept[:-1], kept[1:]):
+        assert ok(a, b)
+    for t in set(grid) - set(kept):
+        a = kept[kept < t].max()
+        assert not (ok(a, t) and (d >= 0).sum() - (d >= t).sum() >= 10)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_histogram_merge_against_reference(seed):
     rng = np.random.default_rng(seed)

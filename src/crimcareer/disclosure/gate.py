@@ -737,6 +737,12 @@ class Gate:
             key = f"{'' if by is None else row[by]}|{t:g}"
             sets = {"events": ids[(tt < t) & (st == 1)], "censored": ids[(tt < t) & (st == 0)],
                     "competing": ids[(tt < t) & (st == 2)], "at_risk": ids[tt >= t]}
+            # the estimate at t counts the events at t too (a step function is right-continuous)
+            # while the at-risk count still holds them: persons whose time is exactly t are known
+            # as events through t as well (a whole-year point on a grid of days)
+            for s, what in ((1, "events_through"), (2, "competing_through")):
+                if ((tt == t) & (st == s)).any():
+                    sets[what] = ids[(tt <= t) & (st == s)]
             if at_risk_col in out.columns and not pd.isna(row[at_risk_col]) \
                     and len(sets["at_risk"]) != round(float(row[at_risk_col])):
                 raise ValueError(f"curve {name!r} at {key}: {len(sets['at_risk'])} persons at "
@@ -1361,7 +1367,9 @@ def _thin_by_persons(g: pd.DataFrame, at_risk_col: str, time_col: str, p: pd.Dat
                      k: int) -> tuple[pd.DataFrame, int]:
     """Keep the points of one curve (in time order) where, since the last kept point, the
     events, the censored and the competing events are each 0 or >= k, and the at-risk count
-    lies >= k below the first point's (which is withheld)."""
+    lies >= k below the first point's (which is withheld). Both ways of cutting a step are
+    checked: [a, b) (the at-risk counts: time >= t) and (a, b] (the estimate: time <= t); they
+    differ only for persons whose time is exactly a released point's."""
     tt = np.sort(p["time"].to_numpy(dtype=float))
     st = p["status"].to_numpy()
     order = np.argsort(p["time"].to_numpy(dtype=float), kind="stable")
@@ -1369,16 +1377,18 @@ def _thin_by_persons(g: pd.DataFrame, at_risk_col: str, time_col: str, p: pd.Dat
     cum = {s: np.concatenate([[0], np.cumsum(st == s)]) for s in (0, 1, 2)}
     times = g[time_col].to_numpy(dtype=float)
     before = np.searchsorted(tt, times, side="left")  # persons with time < t
+    through = np.searchsorted(tt, times, side="right")  # persons with time <= t
     keep = np.zeros(len(g), dtype=bool)
     keep[0] = True
-    last = before[0]
+    last, last_through = before[0], through[0]
     start = len(tt) - before[0]
     for i in range(1, len(g)):
         diffs = [cum[s][before[i]] - cum[s][last] for s in (0, 1, 2)]
+        diffs += [cum[s][through[i]] - cum[s][last_through] for s in (0, 1, 2)]
         at_risk = len(tt) - before[i]
         if all(d == 0 or d >= k for d in diffs) and start - at_risk >= k:
             keep[i] = True
-            last = before[i]
+            last, last_through = before[i], through[i]
     out = g[keep].copy()
     out[at_risk_col] = out[at_risk_col].astype(float)
     out.iloc[0, out.columns.get_loc(at_risk_col)] = np.nan
