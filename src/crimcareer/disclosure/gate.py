@@ -672,7 +672,9 @@ class Gate:
         window table over the same persons (a 2-year row) is then audited against the curve
         and a point that would give a few persons away is withheld.
         Without ``persons``, ``events_col`` (the cumulative number of events by each point, not
-        released) thins on events and all leavers only. The at-risk count at the first point
+        released) thins on events and all leavers only; it cannot see persons whose time is
+        exactly a point's (counted by the estimate there, still at risk), so a curve over
+        persons should pass ``persons``. The at-risk count at the first point
         (everyone followed) is withheld and later ones must lie at least min_persons below it.
         ``release_at_risk=False`` applies the rules but leaves the at-risk column out (for
         model curves, whose at-risk counts would only give away who joins or leaves).
