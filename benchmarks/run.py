@@ -1,12 +1,18 @@
 """Benchmark: `crimcareer synth` and `crimcareer run` wall time and peak memory, side by side.
 
 Usage: .venv/bin/python benchmarks/run.py [--persons 1000000 5000000] [--engine duckdb] [--keep DIR]
+                                          [--revalidate]
 Each size runs in fresh child processes; peak memory is the child's maximum resident set size.
+A population already in DIR/pop-N/registers is reused (it may be a link to a converted folder).
+``--revalidate`` validates the registers in full even where a certificate of
+``crimcareer validate`` would let the run skip it. The step table comes from each run's
+manifest.json (``run.step_seconds``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -37,9 +43,12 @@ def main() -> None:
     ap.add_argument("--persons", type=int, nargs="+", default=[1_000_000, 5_000_000])
     ap.add_argument("--engine", default="duckdb")
     ap.add_argument("--keep", type=Path, default=None, help="keep populations here")
+    ap.add_argument("--revalidate", action="store_true",
+                    help="full validation even with a certificate")
     args = ap.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="crimcareer-bench-"))
     rows = []
+    steps: dict[int, dict] = {}
     for n in args.persons:
         pop = base / f"pop-{n}"
         if not (pop / "registers" / "persons.parquet").exists():
@@ -48,7 +57,11 @@ def main() -> None:
             s_wall, s_mem = float("nan"), float("nan")
         r_wall, r_mem = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"), "--data",
                                str(pop / "registers"), "--out", str(base / f"out-{n}"),
-                               "--engine", args.engine])
+                               "--engine", args.engine,
+                               *(["--revalidate"] if args.revalidate else [])])
+        run = json.loads((base / f"out-{n}" / "manifest.json").read_text())["run"]
+        steps[n] = run.get("step_seconds", {})
+        steps[n]["(disclosure audit, within the steps)"] = run.get("disclosure_audit_seconds")
         rows.append((n, s_wall, s_mem, r_wall, r_mem))
         print(f"{n:>11,} persons  synth {s_wall:7.1f} s {s_mem:5.2f} GiB   "
               f"run[{args.engine}] {r_wall:7.1f} s {r_mem:5.2f} GiB", flush=True)
@@ -56,6 +69,12 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|")
     for n, sw, sm, rw, rm in rows:
         print(f"| {n:,} | {sw:.1f} | {sm:.2f} | {rw:.1f} | {rm:.2f} |")
+    names = list(dict.fromkeys(k for n in steps for k in steps[n]))
+    print("\n| step (s) | " + " | ".join(f"{n:,}" for n in steps) + " |")
+    print("|---|" + "---:|" * len(steps))
+    for k in names:
+        print(f"| {k} | " + " | ".join(
+            "" if steps[n].get(k) is None else f"{steps[n][k]:.1f}" for n in steps) + " |")
 
 
 if __name__ == "__main__":
