@@ -61,7 +61,8 @@ def main() -> None:
                                *(["--revalidate"] if args.revalidate else [])])
         run = json.loads((base / f"out-{n}" / "manifest.json").read_text())["run"]
         steps[n] = run.get("step_seconds", {})
-        steps[n]["(disclosure audit, within the steps)"] = run.get("disclosure_audit_seconds")
+        audit = run.get("disclosure_audit_seconds")  # a string in manifest.json
+        steps[n]["(disclosure audit, within the steps)"] = None if audit is None else float(audit)
         rows.append((n, s_wall, s_mem, r_wall, r_mem))
         print(f"{n:>11,} persons  synth {s_wall:7.1f} s {s_mem:5.2f} GiB   "
               f"run[{args.engine}] {r_wall:7.1f} s {r_mem:5.2f} GiB", flush=True)
