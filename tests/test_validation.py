@@ -559,3 +559,59 @@ def test_parquet_with_text_dates_and_null_typed_columns(duckdb_engine, tmp_path:
     assert validate_folder(bad, engine=duckdb_engine) == [
         Violation("persons", "birth_date", V.UNPARSEABLE_DATE, 1, [4])
     ]
+
+
+def _statements(monkeypatch) -> list[str]:
+    """Every SQL statement the checker executes from now on."""
+    seen: list[str] = []
+    x = V._Checker._x
+
+    def spy(self, sql: str):
+        seen.append(sql)
+        return x(self, sql)
+
+    monkeypatch.setattr(V._Checker, "_x", spy)
+    return seen
+
+
+ALTER_JOIN = "ON t.alter_id = a.person_id"
+
+
+def test_only_the_lookups_a_rule_reads_are_joined(duckdb_engine, tmp_path: Path,
+                                                  monkeypatch) -> None:
+    # `validate` counts the unregistered-alter note, so it joins every relation's alter
+    good = write_small_registers(tmp_path / "good")
+    seen = _statements(monkeypatch)
+    assert check_folder(good, engine=duckdb_engine).notes  # the one unregistered alter
+    assert any(ALTER_JOIN in s for s in seen)
+    # a run reads no notes: its pass over the relations has no alter join, the ego join stays
+    seen.clear()
+    assert prepare_folder(good, "strict", tmp_path / "w", engine=duckdb_engine) == (good, [])
+    rel = [s for s in seen if "count(*) FILTER" in s and "alter_id" in s]
+    assert rel and not any(ALTER_JOIN in s for s in rel)
+    assert all("ON t.person_id = p.person_id" in s for s in rel)
+    # a plain conversion (CSV, no rule fires, nothing repaired) joins nothing when it copies
+    csv = write_small_registers(tmp_path / "csv", "csv")
+    seen.clear()
+    prepare_folder(csv, "strict", tmp_path / "w2", engine=duckdb_engine)
+    copies = [s for s in seen if s.startswith("COPY (SELECT t.")]
+    assert copies and not any("LEFT JOIN" in s for s in copies)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_rule_counts_with_only_their_lookups_equal_all_lookups(
+        duckdb_engine, tmp_path: Path, case) -> None:
+    # the slow, obvious form: every lookup joined for every rule
+    _, fmt, change, _ = case
+    folder = write_tables(change(small_tables()), tmp_path / "f", fmt)
+    with V._Checker(folder, duckdb_engine) as ch:
+        for name in ch.staged:
+            rules = ch.rules(name) + ch.notes_rules(name)
+            if not rules:
+                continue
+            everything = [V._Rule("", "", f"{a}.x IS NULL") for a in ("p", "a", "d", "k")]
+            full = ch._from(name, rules + everything)
+            preds = [f"coalesce({r.predicate}, false)" for r in rules]
+            q = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {p})" for p in preds)
+            assert ch._x(q + f" FROM {ch._from(name, rules)}").fetchone() == \
+                ch._x(q + f" FROM {full}").fetchone(), name
