@@ -362,6 +362,8 @@ class _Rule:
     column: str
     rule: str
     predicate: str  # SQL over aliases t (typed table), p (person), d (dup key), k (case), ...
+    # the coded columns of t that are all the predicate reads: counted on their distinct values
+    grouped: tuple[str, ...] = ()
 
 
 class _Checker:
@@ -556,7 +558,8 @@ class _Checker:
         for col in t.columns:
             if col.codes and col.name in present:
                 codes = ", ".join(_lit(c) for c in col.codes)
-                out.append(_Rule(col.name, UNKNOWN_CODE, f"t.{_q(col.name)} NOT IN ({codes})"))
+                out.append(_Rule(col.name, UNKNOWN_CODE, f"t.{_q(col.name)} NOT IN ({codes})",
+                                 grouped=(col.name,)))
         if t.key and t.key[0] in present:
             out.append(_Rule(t.key[0], DUPLICATE_KEY, "d.n > 1"))
         if name == "relations":
@@ -567,7 +570,8 @@ class _Checker:
                                 for r, lay in RELATION_LAYERS.items())
             if {"relation", "layer"} <= present:
                 out.append(_Rule("layer", RELATION_LAYER,
-                                 f"t.layer <> CASE t.relation {layer_of} END"))
+                                 f"t.layer <> CASE t.relation {layer_of} END",
+                                 grouped=("relation", "layer")))
         for start, end in t.spells:
             if {start, end} <= present:
                 out.append(_Rule(end, END_BEFORE_START, f"t.{_q(end)} < t.{_q(start)}"))
@@ -619,9 +623,26 @@ class _Checker:
         # the rules that fired only (valid data: one pass; the top-n aggregates cost a third of
         # the pass on 260M relation rows).
         preds = [f"coalesce({r.predicate}, false)" for r in rules]
-        counts = self._x("SELECT " + ", ".join(f"count(*) FILTER (WHERE {p}) AS c{i}"
-                                             for i, p in enumerate(preds))
-                         + f" FROM {self._from(name, rules)}").fetchone()
+        counts = [0] * len(rules)
+        per_row = [i for i, r in enumerate(rules) if not r.grouped]
+        if per_row:
+            got = self._x("SELECT " + ", ".join(f"count(*) FILTER (WHERE {preds[i]})"
+                                                for i in per_row)
+                          + f" FROM {self._from(name, [rules[i] for i in per_row])}").fetchone()
+            for i, n in zip(per_row, got):
+                counts[i] = n
+        # Rules over coded columns only (unknown codes, relation vs layer) are counted on the
+        # distinct values of those columns with their row counts: string tests on every row
+        # cost 5.5 s of the relations pass at 18M persons, the grouped count 1.3 s.
+        grouped = [i for i, r in enumerate(rules) if r.grouped]
+        if grouped:
+            cols = sorted({c for i in grouped for c in rules[i].grouped})
+            distinct = (f"(SELECT {', '.join(f't.{_q(c)} AS {_q(c)}' for c in cols)}, "
+                        f"count(*) AS __n FROM {self.staged[name].typed} t GROUP BY ALL) t")
+            got = self._x("SELECT " + ", ".join(f"sum(t.__n) FILTER (WHERE {preds[i]})"
+                                                for i in grouped) + f" FROM {distinct}").fetchone()
+            for i, n in zip(grouped, got):
+                counts[i] = int(n or 0)
         fired = [i for i, n in enumerate(counts) if n]
         if not fired:
             return []
