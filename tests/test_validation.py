@@ -645,3 +645,26 @@ def test_coded_rules_counted_on_distinct_values_match_planted_truth(
     passes = [s for s in seen if "count(*) FILTER" in s and "alter_id" in s]
     assert passes and not any("NOT IN" in s for s in passes)
     assert any("GROUP BY ALL" in s and "NOT IN" in s for s in seen)
+
+
+def test_duplicate_keys_counted_on_the_keys_aggregate_match_planted_truth(
+        duckdb_engine, tmp_path: Path, monkeypatch) -> None:
+    rng = np.random.default_rng(11)
+    t = small_tables()
+    cases = t["cases"]
+    big = cases.iloc[rng.integers(0, len(cases), 500)].reset_index(drop=True)
+    ids = rng.integers(0, 300, len(big)).astype(str)  # many keys twice or more
+    big["case_id"] = np.where(rng.random(len(big)) < 0.05, None, ids)
+    t["cases"] = big
+    t.pop("probation_advice", None)
+    folder = write_tables(t, tmp_path / "f")
+    seen = _statements(monkeypatch)
+    got = {(v.table, v.rule): v for v in check_folder(folder, engine=duckdb_engine).violations}
+    key = pd.Series(big["case_id"]).dropna()
+    sizes = key.map(key.value_counts())
+    assert got[("cases", V.DUPLICATE_KEY)].count == int((sizes > 1).sum())
+    first = [i + 1 for i, k in enumerate(big["case_id"]) if k is not None and sizes.get(i, 0) > 1]
+    assert got[("cases", V.DUPLICATE_KEY)].examples == first[:V.MAX_EXAMPLES]
+    # the counting pass does not join the key's aggregate to every row
+    passes = [s for s in seen if "count(*) FILTER" in s and "case_id" in s and "offence" in s]
+    assert passes and not any("ON t.case_id = d.case_id" in s for s in passes)
