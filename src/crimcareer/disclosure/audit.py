@@ -506,6 +506,7 @@ class _LP:
         lp.a_matrix_.value_ = A_model.data.astype(float)
         self.h.passModel(lp)
         self._cols = np.arange(self.n, dtype=np.int32)
+        self._capped = np.zeros(0, dtype=np.int32)  # the columns cap() bounds now
         self._status = highspy.HighsModelStatus
 
     def cap(self, caps: dict[int, float]) -> None:
@@ -513,11 +514,9 @@ class _LP:
         capped now or before are passed to HiGHS (the others keep their bounds)."""
         import highspy
 
-        before = getattr(self, "_capped", np.zeros(0, dtype=np.int32))
-        cols = np.union1d(before, np.fromiter(caps, dtype=np.int32, count=len(caps)))
+        cols = np.union1d(self._capped, np.fromiter(caps, dtype=np.int32, count=len(caps)))
         if not len(cols):
             return
-        cols = cols.astype(np.int32)
         ub = np.full(len(cols), highspy.kHighsInf)
         if caps:
             ub[np.searchsorted(cols, list(caps))] = list(caps.values())

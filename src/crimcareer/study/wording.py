@@ -101,16 +101,25 @@ def design_words(spec: StudySpec) -> Label:
             f"gematcht op {on_nl}{how_nl}.")
 
 
+def _family_words(spec: StudySpec) -> Label | None:
+    """The categories of the careers' offence family (``careers.trafficking_categories``) joined
+    ("violent offences or ..."), or None for exactly the two kinds of trafficking."""
+    cats = list(spec.careers.trafficking_categories)
+    if set(cats) == set(TRAFFICKING_CATEGORIES):
+        return None
+    return (_joined([CATEGORY_NAMES[c][0] for c in cats], "or"),
+            _joined([CATEGORY_NAMES[c][1] for c in cats], "of"))
+
+
 def family_case(spec: StudySpec, plural: bool = False) -> Label:
     """A case of the offence family whose first and later cases the careers measure
     (``careers.trafficking_categories``): "trafficking case" / "mensenhandelzaak" for both kinds
     of trafficking, else "case of violent offences" / "zaak wegens geweldsdelicten"."""
-    cats = list(spec.careers.trafficking_categories)
-    if set(cats) == set(TRAFFICKING_CATEGORIES):
+    words = _family_words(spec)
+    if words is None:
         return ("trafficking cases", "mensenhandelzaken") if plural else \
             ("trafficking case", "mensenhandelzaak")
-    en = _joined([CATEGORY_NAMES[c][0] for c in cats], "or")
-    nl = _joined([CATEGORY_NAMES[c][1] for c in cats], "of")
+    en, nl = words
     return (f"cases of {en}", f"zaken wegens {nl}") if plural else \
         (f"case of {en}", f"zaak wegens {nl}")
 
@@ -118,11 +127,10 @@ def family_case(spec: StudySpec, plural: bool = False) -> Label:
 def family_name(spec: StudySpec) -> Label:
     """The offence family itself, as a recidivism group: "Human trafficking offence" for both
     kinds of trafficking, else its categories ("Violent offences")."""
-    cats = list(spec.careers.trafficking_categories)
-    if set(cats) == set(TRAFFICKING_CATEGORIES):
+    words = _family_words(spec)
+    if words is None:
         return ("Human trafficking offence", "Mensenhandeldelict")
-    en = _joined([CATEGORY_NAMES[c][0] for c in cats], "or")
-    nl = _joined([CATEGORY_NAMES[c][1] for c in cats], "of")
+    en, nl = words
     return (en[:1].upper() + en[1:], nl[:1].upper() + nl[1:])
 
 
