@@ -109,10 +109,11 @@ def youth_population(reg, spec: StudySpec, reference_date: dt.date) -> ir.Table:
     return pop.anti_join(prior_target, "person_id")
 
 
-def _flags_by_person(base: ir.Table, flags: ir.Table, cols: Iterable[str], fill=False) -> ir.Table:
-    """Left-join per-person flags onto base, filling missing persons with `fill`."""
+def _flags_by_person(base: ir.Table, flags: ir.Table, cols: Iterable[str], fill=False,
+                     keys: tuple[str, ...] = ("person_id",)) -> ir.Table:
+    """Left-join per-person (per ``keys``) flags onto base, filling missing persons with `fill`."""
     cols = list(cols)
-    j = base.left_join(flags, base.person_id == flags.person_id)
+    j = base.left_join(flags, [base[k] == flags[k] for k in keys])
     keep = [j[c] for c in base.columns]
     add = {c: (j[c].fill_null(fill) if fill is not None else j[c]) for c in cols}
     return j.select(*keep, **add)
@@ -134,18 +135,46 @@ def youth_features(
     an engine may otherwise compute it five times). `criminal_ties`: :func:`youth_criminal_ties`
     for a set of dates including this one (one pass over the relations for all of them).
     """
-    ref = ibis.date(reference_date)
-    pop = youth_population(reg, spec, reference_date) if population is None else population
+    pops = None if population is None else {reference_date: population}
+    t = youth_features_by_date(reg, spec, [reference_date], layers, pops, criminal_ties)
+    return t.drop(REF_COL)
+
+
+REF_COL = "reference_date"  # the date a row of youth_features_by_date is measured on
+
+
+def youth_features_by_date(
+    reg,
+    spec: StudySpec,
+    dates: list[dt.date],
+    layers: list[str] | None = None,
+    populations: dict[dt.date, ir.Table] | None = None,
+    criminal_ties: ir.Table | None = None,
+) -> ir.Table:
+    """:func:`youth_features` of every date in one table, a row per person and date with the
+    date in column ``reference_date``: each source table is read once for all dates, and each
+    event is compared with the date of the row it joins (a person young on both dates has two
+    rows). `populations`: :func:`youth_population` per date, already materialized."""
+    pops = [(youth_population(reg, spec, d) if populations is None else populations[d])
+            .mutate(**{REF_COL: ibis.date(d)}) for d in dates]
+    pop = ibis.union(*pops) if len(pops) > 1 else pops[0]  # disjoint: the dates differ
+    keys = ("person_id", REF_COL)
+    at = pop.select("person_id", REF_COL)  # the (person, date) rows, to join events to
     layers = list(spec.factors.network_layers if layers is None else layers)
 
+    def measured(events: ir.Table) -> ir.Table:
+        """Events of the population's persons, each with the date of a row of that person."""
+        return events.join(at, "person_id")
+
     counted = _counted_cases(reg, spec)
-    before = counted.filter(counted.offence_date < ref)
+    before = measured(counted.select("person_id", "case_id", "offence_date"))
+    before = before.filter(before.offence_date < before[REF_COL])
 
     # own counted cases
-    own = before.group_by("person_id").aggregate(
+    own = before.group_by(list(keys)).aggregate(
         n_prior_cases=before.case_id.count(), first_case_date=before.offence_date.min()
     )
-    j = pop.left_join(own, pop.person_id == own.person_id)
+    j = pop.left_join(own, [pop[k] == own[k] for k in keys])
     t = j.select(
         *[j[c] for c in pop.columns],
         n_prior_cases=j.n_prior_cases.fill_null(0).cast("int64"),
@@ -161,33 +190,29 @@ def youth_features(
     # alter with a counted case dated before it
     fam = list(spec.factors.family_relations)
     if criminal_ties is None:
-        r = _tie_filter(reg.relations, spec, layers, ref)
-        r = r.semi_join(pop, r.person_id == pop.person_id)
-        crim = before.select(alter_id=before.person_id).distinct()
-        r = r.semi_join(crim, r.alter_id == crim.alter_id)
-    else:  # the same ties, from the reduced table: started and alter criminal before ref
-        r = criminal_ties
-        r = r.filter(r.start_date.isnull() | (r.start_date < ref), r.alter_first_case < ref)
-        r = r.semi_join(pop, r.person_id == pop.person_id)
+        criminal_ties = youth_criminal_ties(reg, spec, [pop], max(dates), layers)
+    r = measured(criminal_ties)
+    r = r.filter(r.start_date.isnull() | (r.start_date < r[REF_COL]),
+                 r.alter_first_case < r[REF_COL])
     aggs = {f"criminal_{rel}": ((r.layer == "family") & (r.relation == rel)).any() for rel in fam}
     aggs["criminal_family"] = ((r.layer == "family") & r.relation.isin(fam)).any()
     for layer in layers:
         aggs[f"criminal_{layer}"] = (r.layer == layer).any()
-    alters = r.group_by("person_id").aggregate(**aggs)
-    t = _flags_by_person(t, alters, aggs.keys())
+    alters = r.group_by(list(keys)).aggregate(**aggs)
+    t = _flags_by_person(t, alters, aggs.keys(), keys=keys)
     for layer in spec.factors.network_layers:
         if layer not in layers:
             t = t.mutate(**{f"criminal_{layer}": ibis.null("boolean")})
 
     # education: diplomas dated before the reference date
     if reg.has("education"):
-        e = reg.education
-        e = e.filter(e.diploma_date < ref)
+        e = measured(reg.education.select("person_id", "level", "diploma_date"))
+        e = e.filter(e.diploma_date < e[REF_COL])
         skq = list(spec.factors.startkwalificatie_levels)
-        edu = e.group_by("person_id").aggregate(
+        edu = e.group_by(list(keys)).aggregate(
             _any_diploma=(e.level != "primary").any(), _skq=e.level.isin(skq).any()
         )
-        t = _flags_by_person(t, edu, ["_any_diploma", "_skq"])
+        t = _flags_by_person(t, edu, ["_any_diploma", "_skq"], keys=keys)
         t = t.mutate(
             no_school_progress=(t.age >= SCHOOL_PROGRESS_AGE) & ~t._any_diploma,
             no_startkwalificatie=(t.age >= STARTKWALIFICATIE_PROFILE_AGE) & ~t._skq,
@@ -197,29 +222,32 @@ def youth_features(
                      no_startkwalificatie=ibis.null("boolean"))
 
     if reg.has("youth_care"):
-        y = reg.youth_care
-        yc = y.filter(y.start_date < ref).select("person_id").distinct().mutate(youth_care=ibis.literal(True))
-        t = _flags_by_person(t, yc, ["youth_care"])
+        y = measured(reg.youth_care.select("person_id", "start_date"))
+        yc = (y.filter(y.start_date < y[REF_COL]).select(*keys).distinct()
+              .mutate(youth_care=ibis.literal(True)))
+        t = _flags_by_person(t, yc, ["youth_care"], keys=keys)
     else:
         t = t.mutate(youth_care=ibis.null("boolean"))
 
     if reg.has("households"):
         h = reg.households
-        h = h.filter(h.role == "child", h.household_type == "single_parent", h.start_date < ref)
-        births = pop.select(pid=pop.person_id, birth=pop.birth_date)
-        hb = h.join(births, h.person_id == births.pid)
-        hb = hb.filter(hb.start_date < add_years(hb.birth, spec.factors.childhood_age))
-        sp = hb.select("person_id").distinct().mutate(single_parent_childhood=ibis.literal(True))
-        t = _flags_by_person(t, sp, ["single_parent_childhood"])
+        h = h.filter(h.role == "child", h.household_type == "single_parent")
+        births = pop.select("person_id", REF_COL, birth=pop.birth_date)
+        hb = h.select("person_id", "start_date").join(births, "person_id")
+        hb = hb.filter(hb.start_date < hb[REF_COL],
+                       hb.start_date < add_years(hb.birth, spec.factors.childhood_age))
+        sp = hb.select(*keys).distinct().mutate(single_parent_childhood=ibis.literal(True))
+        t = _flags_by_person(t, sp, ["single_parent_childhood"], keys=keys)
     else:
         t = t.mutate(single_parent_childhood=ibis.null("boolean"))
 
     # outcome: a counted target case with offence date in [ref, ref + horizon)
-    tc = _target_cases(reg, spec)
-    horizon_end = add_years(ref, spec.profile.horizon_years)
-    out = tc.filter(tc.offence_date >= ref, tc.offence_date < horizon_end)
-    out = out.select("person_id").distinct().mutate(outcome=ibis.literal(True))
-    return _flags_by_person(t, out, ["outcome"])
+    tc = measured(_target_cases(reg, spec).select("person_id", "offence_date"))
+    out = tc.filter(tc.offence_date >= tc[REF_COL],
+                    tc.offence_date < add_years(tc[REF_COL], spec.profile.horizon_years))
+    out = out.select(*keys).distinct().mutate(outcome=ibis.literal(True))
+    t = _flags_by_person(t, out, ["outcome"], keys=keys)
+    return t
 
 
 def _tie_filter(relations: ir.Table, spec: StudySpec, layers: list[str], before: ir.Value
@@ -299,13 +327,14 @@ def profile_frame(
     prepared: dict | None = None,
 ) -> pd.DataFrame:
     """The engine-reduced, weighted person frame (all cases + sampled non-cases) for one date.
-    ``prepared``: from :func:`prepare_profile` (populations and ties read once for all dates)."""
+    ``prepared``: from :func:`prepare_profile` (every date's features in one pass)."""
     if prepared is not None and reference_date in prepared["populations"]:
-        pop, ties = prepared["populations"][reference_date], prepared["ties"]
+        f = prepared["features"]
+        feats = f.filter(f[REF_COL] == ibis.date(reference_date)).drop(REF_COL)
     else:
-        pop, ties = engine.materialize(youth_population(reg, spec, reference_date)), None
-    feats = engine.materialize(youth_features(reg, spec, reference_date, layers, population=pop,
-                                              criminal_ties=ties))
+        pop = engine.materialize(youth_population(reg, spec, reference_date))
+        feats = engine.materialize(youth_features(reg, spec, reference_date, layers,
+                                                  population=pop))
     sample, _, _ = case_control_sample(feats, max_noncases, spec.study.seed, reference_date)
     df = engine.to_pandas(sample)
     df["outcome"] = df["outcome"].astype(bool)
@@ -314,11 +343,13 @@ def profile_frame(
 
 def prepare_profile(reg, spec: StudySpec, engine: Engine, dates: list[dt.date],
                     layers: list[str]) -> dict:
-    """The youth populations of every date and their criminal ties, materialized once."""
+    """The youth populations of every date, their criminal ties and the features of every date
+    (:func:`youth_features_by_date`), each materialized once."""
     pops = {d: engine.materialize(youth_population(reg, spec, d)) for d in dates}
     ties = engine.materialize(youth_criminal_ties(reg, spec, list(pops.values()), max(dates),
                                                   layers))
-    return {"populations": pops, "ties": ties}
+    feats = engine.materialize(youth_features_by_date(reg, spec, dates, layers, pops, ties))
+    return {"populations": pops, "ties": ties, "features": feats}
 
 
 # -- model ------------------------------------------------------------------------------------------
