@@ -9,7 +9,7 @@ import pytest
 from crimcareer.disclosure import Gate, Rules
 from crimcareer.engine import Engine
 from crimcareer.study.factors import factors_section, person_features, risk_factors
-from crimcareer.study.network import criminal_network
+from crimcareer.study.network import criminal_alter_ties, criminal_network, criminal_ties
 from crimcareer.study.spec import default_spec_path, load_spec
 from reference_features import (CRAFTED_CUTOFF, assert_frames_match, crafted_population,
                                 engine_cohort, engine_registers, random_population,
@@ -204,3 +204,27 @@ def test_both_sections_on_one_gate_pass_the_audit(tmp_path, spec):
         assert (tmp_path / "tables" / f"{name}.csv").exists()
     male = gate.tables["factors_three_group"].set_index(["variable", "group"]).loc[("male", "DSE")]
     assert s1.headline["B7"]["DSE"] == pytest.approx(male["pct"] / 100)
+
+
+@pytest.mark.parametrize("source", ["crafted", 0, 1])
+def test_features_from_ties_read_with_other_egos_match_reference(engine, spec, source):
+    """A run reads the cohort's ties in the youth profile's pass over the relations
+    (criminal_alter_ties of the cohort and other egos, every date, alters with a counted case
+    only): the features are still the reference's, on the crafted edge cases (a tie begun and
+    an alter's case on the index date itself) and on random populations."""
+    if source == "crafted":
+        (cohort, tables), cutoff = crafted_population(), CRAFTED_CUTOFF
+    else:
+        layers = ("family", "household", "school") if source % 2 == 0 else ("family", "work")
+        cohort, tables, cutoff = random_population(source, layers=layers)
+    reg = engine_registers(engine, tables, cutoff)
+    coh = engine_cohort(engine, cohort)
+    have = [lay for lay in spec.factors.network_layers if lay in reg.layers()]
+    others = reg.persons.order_by("person_id").limit(40)
+    ties = engine.materialize(criminal_alter_ties(reg, spec, [others, coh], have))
+    got = person_features(reg, coh, spec, engine, alter_ties=ties)
+    assert_frames_match(got, reference_features(cohort, tables, cutoff))
+    # the shared table leaves out the ties to alters without a counted case
+    n_cohort_ties = engine.to_pandas(criminal_ties(reg, coh, spec, have)).shape[0]
+    n_shared = engine.to_pandas(criminal_ties(reg, coh, spec, have, alter_ties=ties)).shape[0]
+    assert n_shared <= n_cohort_ties and (source == "crafted" or n_shared < n_cohort_ties)

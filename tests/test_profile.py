@@ -248,6 +248,15 @@ def test_features_from_ties_read_once_equal_the_direct_ones(engine, spec):
                                       shared.sort_values(key).reset_index(drop=True)[direct.columns],
                                       check_dtype=False)
         assert direct.criminal_family.sum() > 0
+        # every date's features from the one pass over the sources, against the slow reference
+        f = prep["features"]
+        one_pass = engine.to_pandas(f.filter(f[P.REF_COL] == day).drop(P.REF_COL))
+        one_pass = one_pass.sort_values(key).reset_index(drop=True)
+        slow = slow_reference(t, spec, day)
+        assert one_pass.person_id.tolist() == slow.person_id.tolist()
+        for c in FEATURES + ["outcome"]:
+            a, b = one_pass[c].astype(float).to_numpy(), slow[c].astype(float).to_numpy()
+            assert np.array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1)), (day, c)
 
 
 def _events_on(t: dict[str, pd.DataFrame], day: dt.date) -> dict[str, pd.DataFrame]:

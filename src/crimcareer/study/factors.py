@@ -45,8 +45,10 @@ def _null_bool() -> ir.BooleanValue:
     return ibis.null().cast("boolean")
 
 
-def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.Table:
-    """Risk-factor columns per cohort person (architecture.md); absent optional tables -> null."""
+def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
+                 alter_ties: ir.Table | None = None) -> ir.Table:
+    """Risk-factor columns per cohort person (architecture.md); absent optional tables -> null.
+    `alter_ties`: the cohort's criminal ties already read (:func:`criminal_ties`)."""
     fs = spec.factors
     coh = cohort_keys(cohort_table)
     base = cohort_table.select(
@@ -55,7 +57,7 @@ def risk_factors(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.
 
     # Family: ties of cohort egos only; alters reduced to their first counted offence date.
     relations = list(fs.family_relations)
-    ties = criminal_ties(reg, cohort_table, spec, ["family"], relations)
+    ties = criminal_ties(reg, cohort_table, spec, ["family"], relations, alter_ties)
     fam = ties.group_by("person_id").aggregate(
         _family=ties.criminal.any(),
         **{f"_{r}": (ties.criminal & (ties.relation == r)).any() for r in relations})
@@ -114,11 +116,13 @@ def _with_events_before(t: ir.Table, events: ir.Table, date_col: str, limit_col:
 
 
 def person_features(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
-                    engine: Engine) -> pd.DataFrame:
-    """One row per cohort person: careers, risk factors and criminal network joined (pandas)."""
+                    engine: Engine, alter_ties: ir.Table | None = None) -> pd.DataFrame:
+    """One row per cohort person: careers, risk factors and criminal network joined (pandas).
+    `alter_ties`: :func:`crimcareer.study.network.criminal_alter_ties` of egos including the
+    cohort, materialized (else the relations are read here)."""
     car = career_measures(reg, cohort_table, spec)
-    fac = risk_factors(reg, cohort_table, spec)
-    net = criminal_network(reg, cohort_table, spec)
+    fac = risk_factors(reg, cohort_table, spec, alter_ties)
+    net = criminal_network(reg, cohort_table, spec, alter_ties)
     t = car.join(fac, "person_id").join(net, "person_id")
     df = engine.to_pandas(t)
     return df.sort_values("person_id", kind="stable").reset_index(drop=True)

@@ -18,17 +18,28 @@ from crimcareer.study.spec import StudySpec
 
 
 def criminal_ties(reg: Registers, cohort_table: ir.Table, spec: StudySpec, layers: list[str],
-                  relations: list[str] | None = None) -> ir.Table:
+                  relations: list[str] | None = None, alter_ties: ir.Table | None = None
+                  ) -> ir.Table:
     """Counting ties of cohort egos in `layers` (optionally only `relations`) with a `criminal` flag.
 
-    Columns: person_id, alter_id, relation, layer, criminal (bool, never null).
+    Columns: person_id, alter_id, relation, layer, criminal (bool, never null). `alter_ties`:
+    :func:`criminal_alter_ties` of egos including the cohort's, already materialized (no pass
+    over the relations here); the ties it leaves out (alters without a counted case) are never
+    criminal, so a person's flags are the same.
     """
     coh = cohort_keys(cohort_table).select("person_id", "index_date")
-    rel = reg.relations
+    rel = reg.relations if alter_ties is None else alter_ties
     cond = rel.layer.isin(list(layers))
     if relations is not None:
         cond = cond & rel.relation.isin(list(relations))
-    rel = rel.filter(cond).select(
+    rel = rel.filter(cond)
+    if alter_ties is not None:
+        ties = rel.select("person_id", "alter_id", "relation", "layer", "alter_first_case",
+                          start_date=rel.start_date.cast("date")).join(coh, "person_id")
+        ties = ties.filter(ties.start_date.isnull() | (ties.start_date <= ties.index_date))
+        return ties.select("person_id", "alter_id", "relation", "layer",
+                           criminal=(ties.alter_first_case < ties.index_date).fill_null(False))
+    rel = rel.select(
         "person_id", "alter_id", "relation", "layer", start_date=rel.start_date.cast("date"))
     ties = rel.join(coh, "person_id")
     ties = ties.filter(ties.start_date.isnull() | (ties.start_date <= ties.index_date))
@@ -46,21 +57,55 @@ def criminal_ties(reg: Registers, cohort_table: ir.Table, spec: StudySpec, layer
     )
 
 
+def tie_filter(relations: ir.Table, spec: StudySpec, layers: list[str],
+               before: ir.Value | None = None) -> ir.Table:
+    """Ties in the spec's family relations or in the network ``layers``, started before
+    ``before`` if given (ended ties count)."""
+    fam = list(spec.factors.family_relations)
+    r = relations
+    cond = ((r.layer == "family") & r.relation.isin(fam)) | r.layer.isin(layers or ["__none__"])
+    if before is not None:
+        cond = cond & (r.start_date.isnull() | (r.start_date < before))
+    return r.filter(cond)
+
+
+def criminal_alter_ties(reg: Registers, spec: StudySpec, egos: list[ir.Table],
+                        layers: list[str], before: ir.Value | None = None) -> ir.Table:
+    """Ties (:func:`tie_filter`) of anyone in ``egos`` (tables with a person_id) to alters with a
+    counted case (before ``before`` if given), with the alter's first such offence date
+    (alter_first_case): the relations, a billion rows nationally, read once for the cohort's
+    factors and the youth profile's dates together."""
+    ids = [e.select("person_id") for e in egos]
+    who = ibis.union(*ids, distinct=True) if len(ids) > 1 else ids[0].distinct()
+    c = counted_cases(reg.cases, spec)
+    if before is not None:
+        c = c.filter(c.offence_date < before)
+    first = c.group_by("person_id").aggregate(alter_first_case=c.offence_date.min())
+    first = first.select(alter_id=first.person_id, alter_first_case=first.alter_first_case)
+    r = tie_filter(reg.relations, spec, layers, before)
+    r = r.semi_join(who, r.person_id == who.person_id)
+    j = r.join(first, r.alter_id == first.alter_id)
+    return j.select(r.person_id, r.alter_id, r.relation, r.layer, r.start_date,
+                    first.alter_first_case)
+
+
 def present_layers(reg: Registers) -> set[str]:
     """The layers that occur in the relations table (one distinct query per folder)."""
     # Executed eagerly: the answer (at most five codes) decides which columns are null.
     return set(reg.layers())
 
 
-def criminal_network(reg: Registers, cohort_table: ir.Table, spec: StudySpec) -> ir.Table:
-    """criminal_<layer> per cohort person for the spec's network layers (null if layer absent)."""
+def criminal_network(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
+                     alter_ties: ir.Table | None = None) -> ir.Table:
+    """criminal_<layer> per cohort person for the spec's network layers (null if layer absent);
+    `alter_ties`: as for :func:`criminal_ties`."""
     coh = cohort_keys(cohort_table).select("person_id")
     layers = list(spec.factors.network_layers)
     present = present_layers(reg)
     have = [lay for lay in layers if lay in present]
     cols: dict[str, ir.Value] = {}
     if have:
-        ties = criminal_ties(reg, cohort_table, spec, have)
+        ties = criminal_ties(reg, cohort_table, spec, have, alter_ties=alter_ties)
         agg = ties.group_by("person_id").aggregate(
             **{f"_{lay}": (ties.criminal & (ties.layer == lay)).any() for lay in have})
         t = coh.left_join(agg, "person_id").select(coh, *[agg[f"_{lay}"] for lay in have])

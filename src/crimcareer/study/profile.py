@@ -48,6 +48,7 @@ from crimcareer.labels import both
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
+from crimcareer.study.network import criminal_alter_ties
 from crimcareer.study.spec import StudySpec
 
 # Ages (in completed years on the reference date) from which a missing diploma counts as
@@ -250,35 +251,12 @@ def youth_features_by_date(
     return t
 
 
-def _tie_filter(relations: ir.Table, spec: StudySpec, layers: list[str], before: ir.Value
-                ) -> ir.Table:
-    """Ties that count for the profile: started before ``before`` (ended ties count), in the
-    spec's family relations or network layers."""
-    fam = list(spec.factors.family_relations)
-    r = relations
-    return r.filter(
-        r.start_date.isnull() | (r.start_date < before),
-        ((r.layer == "family") & r.relation.isin(fam)) | r.layer.isin(layers or ["__none__"]),
-    )
-
-
 def youth_criminal_ties(reg, spec: StudySpec, populations: list[ir.Table], last_date: dt.date,
                         layers: list[str]) -> ir.Table:
     """Ties of anyone in ``populations`` to alters with a counted case before ``last_date``,
-    with the alter's first such offence date: the relations (a billion rows nationally) read
-    once for every reference date of the profile."""
-    last = ibis.date(last_date)
-    ids = [p.select("person_id") for p in populations]
-    egos = ibis.union(*ids, distinct=True) if len(ids) > 1 else ids[0].distinct()
-    counted = _counted_cases(reg, spec)
-    c = counted.filter(counted.offence_date < last)
-    first = c.group_by("person_id").aggregate(alter_first_case=c.offence_date.min())
-    first = first.select(alter_id=first.person_id, alter_first_case=first.alter_first_case)
-    r = _tie_filter(reg.relations, spec, layers, last)
-    r = r.semi_join(egos, r.person_id == egos.person_id)
-    j = r.join(first, r.alter_id == first.alter_id)
-    return j.select(r.person_id, r.alter_id, r.relation, r.layer, r.start_date,
-                    first.alter_first_case)
+    with the alter's first such offence date: the relations read once for every reference
+    date of the profile (:func:`crimcareer.study.network.criminal_alter_ties`)."""
+    return criminal_alter_ties(reg, spec, populations, layers, before=ibis.date(last_date))
 
 
 def _sample_key(person_id: ir.StringValue, seed: int, reference_date: dt.date) -> ir.StringValue:
@@ -342,14 +320,39 @@ def profile_frame(
 
 
 def prepare_profile(reg, spec: StudySpec, engine: Engine, dates: list[dt.date],
-                    layers: list[str]) -> dict:
+                    layers: list[str], inputs: dict | None = None) -> dict:
     """The youth populations of every date, their criminal ties and the features of every date
-    (:func:`youth_features_by_date`), each materialized once."""
-    pops = {d: engine.materialize(youth_population(reg, spec, d)) for d in dates}
-    ties = engine.materialize(youth_criminal_ties(reg, spec, list(pops.values()), max(dates),
-                                                  layers))
+    (:func:`youth_features_by_date`), each materialized once. ``inputs``: populations and ties
+    from :func:`youth_inputs`."""
+    inputs = inputs or youth_inputs(reg, spec, engine, dates, layers)
+    pops, ties = inputs["populations"], inputs["ties"]
     feats = engine.materialize(youth_features_by_date(reg, spec, dates, layers, pops, ties))
     return {"populations": pops, "ties": ties, "features": feats}
+
+
+def youth_inputs(reg, spec: StudySpec, engine: Engine, dates: list[dt.date], layers: list[str],
+                 cohort: ir.Table | None = None) -> dict:
+    """The youth populations of every date and their criminal ties, materialized. With a
+    ``cohort`` (a table with person_id) the ties are those of its persons too, of any date
+    (:func:`crimcareer.study.network.criminal_alter_ties`): one pass over the relations for
+    the cohort's factors (``alter_ties=``) and the profile."""
+    pops = {d: engine.materialize(youth_population(reg, spec, d)) for d in dates}
+    if cohort is None:
+        ties = youth_criminal_ties(reg, spec, list(pops.values()), max(dates), layers)
+    else:
+        ties = criminal_alter_ties(reg, spec, [*pops.values(), cohort], layers)
+    return {"populations": pops, "ties": engine.materialize(ties)}
+
+
+def profile_dates(spec: StudySpec) -> list[dt.date]:
+    """The reference dates of the profile: development, then validation."""
+    return [spec.profile.reference_date, spec.profile.validation_date]
+
+
+def present_network_layers(reg, spec: StudySpec) -> list[str]:
+    """The spec's network layers that occur in the relations (one distinct query per folder)."""
+    found = reg.layers()  # shared with the cohort's network
+    return [layer for layer in spec.factors.network_layers if layer in found]
 
 
 # -- model ------------------------------------------------------------------------------------------
@@ -653,11 +656,6 @@ def _declare_profile_relations(gate: Gate, cal: pd.DataFrame, thr: pd.DataFrame,
                 gate.declare(terms, 0.0, f"false positives over {var} groups")
 
 
-def _present_layers(reg, spec: StudySpec, engine: Engine) -> list[str]:
-    found = reg.layers()  # one distinct query per folder, shared with the cohort's network
-    return [layer for layer in spec.factors.network_layers if layer in found]
-
-
 def _write_internal(out_dir: Path, name: str, df: pd.DataFrame) -> None:
     internal = out_dir / "internal"
     internal.mkdir(parents=True, exist_ok=True)
@@ -674,13 +672,14 @@ def _fmt(v: float | None, pct: bool = False, digits: int = 3) -> str:
 
 
 def profile_section(reg, gate: Gate, spec: StudySpec, engine: Engine, out_dir: str | Path,
-                    truth_dir: str | Path | None = None) -> Section:
-    """Fit, validate and audit the high-risk youth profile; release it through the gate as a Section."""
+                    truth_dir: str | Path | None = None, inputs: dict | None = None) -> Section:
+    """Fit, validate and audit the high-risk youth profile; release it through the gate as a
+    Section. ``inputs``: from :func:`youth_inputs` (else read here)."""
     out_dir = Path(out_dir)
     ps = spec.profile
     k = gate.rules.min_persons
-    layers = _present_layers(reg, spec, engine)
-    prep = prepare_profile(reg, spec, engine, [ps.reference_date, ps.validation_date], layers)
+    layers = present_network_layers(reg, spec)
+    prep = prepare_profile(reg, spec, engine, profile_dates(spec), layers, inputs)
     dev = profile_frame(reg, spec, ps.reference_date, engine, layers, prepared=prep)
     val = profile_frame(reg, spec, ps.validation_date, engine, layers, prepared=prep)
     title = {"en": "High-risk youth profile", "nl": "Hoog-risicoprofiel jongeren"}

@@ -135,6 +135,7 @@ class _Context:
     features: pd.DataFrame | None = None
     trajectories: object = None
     trajectory_fits: Future | None = None  # the trajectory models, fitted beside later steps
+    youth: dict | None = None  # the youth populations and the ties read with the cohort's
 
 
 def _fit_trajectories_beside(c: _Context) -> None:
@@ -187,8 +188,13 @@ def _pin_group_sizes(gate: Gate, cohort: pd.DataFrame) -> None:
 def _features_step(c: _Context) -> list[Section]:
     from crimcareer.study.careers import careers_section
     from crimcareer.study.factors import factors_section, person_features
+    from crimcareer.study.profile import present_network_layers, profile_dates, youth_inputs
 
-    c.features = person_features(c.reg, c.cohort.table, c.spec, c.engine)
+    # one pass over the relations for the cohort's criminal ties and the youth profile's
+    c.youth = youth_inputs(c.reg, c.spec, c.engine, profile_dates(c.spec),
+                           present_network_layers(c.reg, c.spec), cohort=c.cohort.table)
+    c.features = person_features(c.reg, c.cohort.table, c.spec, c.engine,
+                                 alter_ties=c.youth["ties"])
     _fit_trajectories_beside(c)  # after the engine's heavy work: beside the audits below
     c.features.to_parquet(c.out / "internal" / "features.parquet", index=False)
     frame = c.cohort.frame
@@ -217,7 +223,8 @@ def _recidivism_step(c: _Context) -> list[Section]:
 def _profile_step(c: _Context) -> list[Section]:
     from crimcareer.study.profile import profile_section
 
-    return [profile_section(c.reg, c.gate, c.spec, c.engine, c.out, truth_dir=c.truth_dir)]
+    return [profile_section(c.reg, c.gate, c.spec, c.engine, c.out, truth_dir=c.truth_dir,
+                            inputs=c.youth)]
 
 
 def _probation_step(c: _Context) -> list[Section]:
