@@ -97,7 +97,8 @@ def advice_per_case(advice: ir.Table) -> ir.Table:
 def advice_cases(reg, cohort: ir.Table, spec: StudySpec) -> ir.Table:
     """Monitored cases with requested/delivered flags, days from registration and advice type."""
     m = monitored_cases(reg, cohort, spec)
-    a = advice_per_case(reg.probation_advice)
+    adv = reg.probation_advice  # only the monitored cases' rows: their first advice is theirs
+    a = advice_per_case(adv.semi_join(m, adv.case_id == m.case_id))  # (a national window: 4 s)
     j = m.left_join(a, m.case_id == a.case_id)
     return j.select(
         *[j[c] for c in m.columns],
