@@ -97,8 +97,10 @@ def advice_per_case(advice: ir.Table) -> ir.Table:
 def advice_cases(reg, cohort: ir.Table, spec: StudySpec) -> ir.Table:
     """Monitored cases with requested/delivered flags, days from registration and advice type."""
     m = monitored_cases(reg, cohort, spec)
-    adv = reg.probation_advice  # only the monitored cases' rows: their first advice is theirs
-    a = advice_per_case(adv.semi_join(m, adv.case_id == m.case_id))  # (a national window: 4 s)
+    # each case's first advice from its own rows: only the monitored cases' rows are ranked
+    # (the window over every advice row took 4.4 s at 18M persons)
+    adv = reg.probation_advice
+    a = advice_per_case(adv.semi_join(m, adv.case_id == m.case_id))
     j = m.left_join(a, m.case_id == a.case_id)
     return j.select(
         *[j[c] for c in m.columns],

@@ -247,8 +247,7 @@ def youth_features_by_date(
     out = tc.filter(tc.offence_date >= tc[REF_COL],
                     tc.offence_date < add_years(tc[REF_COL], spec.profile.horizon_years))
     out = out.select(*keys).distinct().mutate(outcome=ibis.literal(True))
-    t = _flags_by_person(t, out, ["outcome"], keys=keys)
-    return t
+    return _flags_by_person(t, out, ["outcome"], keys=keys)
 
 
 def youth_criminal_ties(reg, spec: StudySpec, populations: list[ir.Table], last_date: dt.date,
