@@ -89,10 +89,12 @@ def criminal_alter_ties(reg: Registers, spec: StudySpec, egos: list[ir.Table],
                     first.alter_first_case)
 
 
-def present_layers(reg: Registers) -> set[str]:
-    """The layers that occur in the relations table (one distinct query per folder)."""
+def present_network_layers(reg: Registers, spec: StudySpec) -> list[str]:
+    """The spec's network layers that occur in the relations table, in the spec's order (one
+    distinct query per folder, shared by the cohort's network and the youth profile)."""
     # Executed eagerly: the answer (at most five codes) decides which columns are null.
-    return set(reg.layers())
+    found = reg.layers()
+    return [lay for lay in spec.factors.network_layers if lay in found]
 
 
 def criminal_network(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
@@ -101,8 +103,7 @@ def criminal_network(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
     `alter_ties`: as for :func:`criminal_ties`."""
     coh = cohort_keys(cohort_table).select("person_id")
     layers = list(spec.factors.network_layers)
-    present = present_layers(reg)
-    have = [lay for lay in layers if lay in present]
+    have = present_network_layers(reg, spec)
     cols: dict[str, ir.Value] = {}
     if have:
         ties = criminal_ties(reg, cohort_table, spec, have, alter_ties=alter_ties)
@@ -112,7 +113,7 @@ def criminal_network(reg: Registers, cohort_table: ir.Table, spec: StudySpec,
     else:
         t = coh
     for lay in layers:
-        if lay in present:
+        if lay in have:
             cols[f"criminal_{lay}"] = t[f"_{lay}"].fill_null(False)
         else:
             cols[f"criminal_{lay}"] = ibis.null().cast("boolean")

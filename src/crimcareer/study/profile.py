@@ -48,7 +48,7 @@ from crimcareer.labels import both
 from crimcareer.report.figures import released_figure
 from crimcareer.report.section import Section
 from crimcareer.study.cohort import counted_cases, target_cases
-from crimcareer.study.network import criminal_alter_ties
+from crimcareer.study.network import criminal_alter_ties, present_network_layers
 from crimcareer.study.spec import StudySpec
 
 # Ages (in completed years on the reference date) from which a missing diploma counts as
@@ -133,8 +133,9 @@ def youth_features(
     `layers`: network layers present in the relations table (default: spec.factors.network_layers);
     criminal-alter flags of absent layers and features of absent optional tables are null.
     `population`: :func:`youth_population` already materialized (it is used five times here;
-    an engine may otherwise compute it five times). `criminal_ties`: :func:`youth_criminal_ties`
-    for a set of dates including this one (one pass over the relations for all of them).
+    an engine may otherwise compute it five times). `criminal_ties`:
+    :func:`crimcareer.study.network.criminal_alter_ties` of egos including this population,
+    cut at this date or later (one pass over the relations for every date).
     """
     pops = None if population is None else {reference_date: population}
     t = youth_features_by_date(reg, spec, [reference_date], layers, pops, criminal_ties)
@@ -191,7 +192,8 @@ def youth_features_by_date(
     # alter with a counted case dated before it
     fam = list(spec.factors.family_relations)
     if criminal_ties is None:
-        criminal_ties = youth_criminal_ties(reg, spec, [pop], max(dates), layers)
+        criminal_ties = criminal_alter_ties(reg, spec, [pop], layers,
+                                            before=ibis.date(max(dates)))
     r = measured(criminal_ties)
     r = r.filter(r.start_date.isnull() | (r.start_date < r[REF_COL]),
                  r.alter_first_case < r[REF_COL])
@@ -248,14 +250,6 @@ def youth_features_by_date(
                     tc.offence_date < add_years(tc[REF_COL], spec.profile.horizon_years))
     out = out.select(*keys).distinct().mutate(outcome=ibis.literal(True))
     return _flags_by_person(t, out, ["outcome"], keys=keys)
-
-
-def youth_criminal_ties(reg, spec: StudySpec, populations: list[ir.Table], last_date: dt.date,
-                        layers: list[str]) -> ir.Table:
-    """Ties of anyone in ``populations`` to alters with a counted case before ``last_date``,
-    with the alter's first such offence date: the relations read once for every reference
-    date of the profile (:func:`crimcareer.study.network.criminal_alter_ties`)."""
-    return criminal_alter_ties(reg, spec, populations, layers, before=ibis.date(last_date))
 
 
 def _sample_key(person_id: ir.StringValue, seed: int, reference_date: dt.date) -> ir.StringValue:
@@ -337,7 +331,8 @@ def youth_inputs(reg, spec: StudySpec, engine: Engine, dates: list[dt.date], lay
     the cohort's factors (``alter_ties=``) and the profile."""
     pops = {d: engine.materialize(youth_population(reg, spec, d)) for d in dates}
     if cohort is None:
-        ties = youth_criminal_ties(reg, spec, list(pops.values()), max(dates), layers)
+        ties = criminal_alter_ties(reg, spec, list(pops.values()), layers,
+                                   before=ibis.date(max(dates)))
     else:
         ties = criminal_alter_ties(reg, spec, [*pops.values(), cohort], layers)
     return {"populations": pops, "ties": engine.materialize(ties)}
@@ -346,12 +341,6 @@ def youth_inputs(reg, spec: StudySpec, engine: Engine, dates: list[dt.date], lay
 def profile_dates(spec: StudySpec) -> list[dt.date]:
     """The reference dates of the profile: development, then validation."""
     return [spec.profile.reference_date, spec.profile.validation_date]
-
-
-def present_network_layers(reg, spec: StudySpec) -> list[str]:
-    """The spec's network layers that occur in the relations (one distinct query per folder)."""
-    found = reg.layers()  # shared with the cohort's network
-    return [layer for layer in spec.factors.network_layers if layer in found]
 
 
 # -- model ------------------------------------------------------------------------------------------

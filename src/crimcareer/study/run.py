@@ -188,7 +188,8 @@ def _pin_group_sizes(gate: Gate, cohort: pd.DataFrame) -> None:
 def _features_step(c: _Context) -> list[Section]:
     from crimcareer.study.careers import careers_section
     from crimcareer.study.factors import factors_section, person_features
-    from crimcareer.study.profile import present_network_layers, profile_dates, youth_inputs
+    from crimcareer.study.network import present_network_layers
+    from crimcareer.study.profile import profile_dates, youth_inputs
 
     # one pass over the relations for the cohort's criminal ties and the youth profile's
     c.youth = youth_inputs(c.reg, c.spec, c.engine, profile_dates(c.spec),
