@@ -38,8 +38,10 @@ class Engine:
         self._tmp = tempfile.TemporaryDirectory(prefix="crimcareer-", dir=temp_dir)
         tmp = Path(self._tmp.name)
         if kind == "duckdb":
-            # A temporary database file, so intermediate tables spill to disk, not to memory.
-            self.con = ibis.duckdb.connect(str(tmp / "work.duckdb"))
+            # An in-memory database: intermediate tables stay in RAM while they fit (no write to a
+            # database file; 6-8 s faster at 18M persons), and DuckDB spills both query state and
+            # in-memory tables to temp_directory when memory_limit is reached.
+            self.con = ibis.duckdb.connect()
             raw = self.con.con
             raw.execute("SET enable_progress_bar=false")
             raw.execute(f"SET temp_directory='{tmp / 'spill'}'")

@@ -235,7 +235,8 @@ def _audit_component(cells, atoms: Atoms, M: sparse.csr_matrix, a_idx: np.ndarra
     # an atom's cap while its target is raised: the need (see _bound_chain), at least its size
     cap_of = [np.maximum(np.maximum(need_hi[i], size[t.vec]), 1.0) for i, t in enumerate(targets)]
     chains = _chains(targets, b, n_a)
-    lps = [_LP(A, row_lo, row_hi, n_sets=len(rows)) for _ in chains]
+    lps = [_LP(A, row_lo, row_hi, n_sets=len(rows))]
+    lps += [lps[0].twin() for _ in chains[1:]]
     args = [(lp, T, b, targets, cap_of, sel, n_a) for lp, sel in zip(lps, chains)]
     if len(chains) == 1:
         _bound_chain(*args[0])
@@ -504,10 +505,21 @@ class _LP:
         lp.a_matrix_.start_ = A_model.indptr.astype(np.int32)
         lp.a_matrix_.index_ = A_model.indices.astype(np.int32)
         lp.a_matrix_.value_ = A_model.data.astype(float)
+        self._model = lp
         self.h.passModel(lp)
         self._cols = np.arange(self.n, dtype=np.int32)
         self._capped = np.zeros(0, dtype=np.int32)  # the columns cap() bounds now
         self._status = highspy.HighsModelStatus
+
+    def twin(self) -> "_LP":
+        """The same LP in a HiGHS instance of its own (for a second chain on another thread),
+        without building the model again."""
+        other = object.__new__(_LP)
+        other.__dict__.update(self.__dict__)
+        other.h = _highs()
+        other.h.passModel(self._model)
+        other._capped = np.zeros(0, dtype=np.int32)
+        return other
 
     def cap(self, caps: dict[int, float]) -> None:
         """Upper bounds on some columns (the rest: none); {} lifts every cap. Only the columns
