@@ -94,11 +94,24 @@ class Engine:
             return self.con.create_table(name, df, overwrite=True)
         return self.con.create_view(name, ibis.memtable(df), overwrite=True)
 
-    def materialize(self, expr: ir.Table, name: str | None = None) -> ir.Table:
-        """Compute an expression once and keep it as an engine table (for reuse by many steps)."""
+    def materialize(self, expr: ir.Table, name: str | None = None, *,
+                    build_right: bool = False) -> ir.Table:
+        """Compute an expression once and keep it as an engine table (for reuse by many steps).
+
+        ``build_right``: every hash join builds on the side the expression puts on the right
+        (DuckDB: its build/probe swap off for this query). For a big table joined to a small
+        one whose size the optimizer misjudges: it sometimes built on 42M joined relation rows
+        instead of 2.7M egos (18M persons: 20 s and 6.8 GB against 15 s and 2.3 GB)."""
         name = name or _fresh_name()
         if self.kind == "duckdb":
-            return self.con.create_table(name, expr, overwrite=True)
+            if not build_right:
+                return self.con.create_table(name, expr, overwrite=True)
+            raw = self.con.con
+            raw.execute("SET disabled_optimizers = 'build_side_probe_side'")
+            try:
+                return self.con.create_table(name, expr, overwrite=True)
+            finally:
+                raw.execute("RESET disabled_optimizers")
         df = self.con._session.sql(self.con.compile(expr))  # noqa: SLF001 - cache in Spark
         df = df.cache()
         df.createOrReplaceTempView(name)

@@ -555,8 +555,11 @@ class _Checker:
                     out.append(_Rule(col.name, rule, f"t.{_q('__bad_' + col.name)}"))
         for col in t.columns:
             if not col.nullable and col.name in present:
-                out.append(_Rule(col.name, NULL,
-                                 f"t.{_q(col.name)} IS NULL AND NOT t.{_q('__bad_' + col.name)}"))
+                # a value that fails its type test is null after the cast, but is not a NULL
+                # violation (the test says false for a column of the contract's own type)
+                _, bad, _ = _typed(col, st.types[col.name])
+                not_bad = "" if bad == "false" else f" AND NOT t.{_q('__bad_' + col.name)}"
+                out.append(_Rule(col.name, NULL, f"t.{_q(col.name)} IS NULL{not_bad}"))
         for col in t.columns:
             if col.codes and col.name in present:
                 codes = ", ".join(_lit(c) for c in col.codes)
@@ -633,7 +636,9 @@ class _Checker:
                 counts[i] = int(self._x(r.count_sql).fetchone()[0] or 0)
         per_row = [i for i, r in enumerate(rules) if not r.grouped and not r.count_sql]
         if per_row:
-            got = self._x("SELECT " + ", ".join(f"count(*) FILTER (WHERE {preds[i]})"
+            # FILTER counts a row only where its predicate is true, so a null predicate needs no
+            # coalesce here (that and the constant type tests: 32 -> 29 s on 260M relations)
+            got = self._x("SELECT " + ", ".join(f"count(*) FILTER (WHERE {rules[i].predicate})"
                                                 for i in per_row)
                           + f" FROM {self._from(name, [rules[i] for i in per_row])}").fetchone()
             for i, n in zip(per_row, got):

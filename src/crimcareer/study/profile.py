@@ -335,7 +335,8 @@ def youth_inputs(reg, spec: StudySpec, engine: Engine, dates: list[dt.date], lay
                                    before=ibis.date(max(dates)))
     else:
         ties = criminal_alter_ties(reg, spec, [*pops.values(), cohort], layers)
-    return {"populations": pops, "ties": engine.materialize(ties)}
+    # the ties' egos (a few million) are the semi-join's build side, never the relations
+    return {"populations": pops, "ties": engine.materialize(ties, build_right=True)}
 
 
 def profile_dates(spec: StudySpec) -> list[dt.date]:
