@@ -1,9 +1,11 @@
-"""Engine date helpers against an obvious Python reference, on every engine (`engine`)."""
+"""Engine helpers against an obvious reference, on every engine (`engine`): dates, materialize."""
 
 import datetime as dt
 
+import ibis
 import numpy as np
 import pandas as pd
+import pytest
 
 from crimcareer.engine import add_years, age_in_years, days_between
 
@@ -37,9 +39,6 @@ def test_age_add_years_and_days_match_python_reference(engine):
 def test_materialize_build_right_same_rows_and_optimizer_restored(engine):
     """``build_right`` changes only how DuckDB plans the joins: the same rows as the default,
     and the optimizer is whole again afterwards (also when the query fails)."""
-    import ibis
-    import pytest
-
     rng = np.random.default_rng(3)
     big = pd.DataFrame({"person_id": rng.integers(0, 500, 5_000).astype(str),
                         "alter_id": rng.integers(0, 500, 5_000).astype(str)})

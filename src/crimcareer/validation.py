@@ -548,17 +548,17 @@ class _Checker:
         t, st = contract.TABLES[name], self.staged[name]
         present = set(st.types)
         out: list[_Rule] = []
+        # per present column: (its type test can fail, the rule a failure breaks)
+        typed = {c.name: _typed(c, st.types[c.name]) for c in t.columns if c.name in present}
+        testable = {n: (bad != "false", rule) for n, (_, bad, rule) in typed.items()}
         for col in t.columns:
-            if col.name in present:
-                _, bad, rule = _typed(col, st.types[col.name])
-                if bad != "false":
-                    out.append(_Rule(col.name, rule, f"t.{_q('__bad_' + col.name)}"))
+            if col.name in present and testable[col.name][0]:
+                out.append(_Rule(col.name, testable[col.name][1], f"t.{_q('__bad_' + col.name)}"))
         for col in t.columns:
             if not col.nullable and col.name in present:
                 # a value that fails its type test is null after the cast, but is not a NULL
-                # violation (the test says false for a column of the contract's own type)
-                _, bad, _ = _typed(col, st.types[col.name])
-                not_bad = "" if bad == "false" else f" AND NOT t.{_q('__bad_' + col.name)}"
+                # violation (a column of the contract's own type has no such test)
+                not_bad = f" AND NOT t.{_q('__bad_' + col.name)}" if testable[col.name][0] else ""
                 out.append(_Rule(col.name, NULL, f"t.{_q(col.name)} IS NULL{not_bad}"))
         for col in t.columns:
             if col.codes and col.name in present:
