@@ -311,3 +311,29 @@ def test_balance_cell_with_a_rare_trait_is_suppressed(engine, spec, tmp_path):
     means = gate.tables["cohort_balance_means"].set_index("variable")
     assert means.loc["birth_year", "suppressed"] == ""
     assert means.loc["birth_year", "smd_after"] == pytest.approx(0.0)
+
+
+def test_pool_balance_stats_exact_and_independent_of_row_order(engine, spec, population):
+    """The pool's birth-year mean and variance from exact integer sums: equal to a Fraction
+    reference (correctly rounded), and the same floats whatever order the pool's rows come in
+    (a float variance summed by parallel threads differed in its last digits between runs)."""
+    from fractions import Fraction
+
+    from crimcareer.study.controls import pool_balance_stats
+
+    reg = registers(engine, population)
+    pool = engine.to_pandas(control_pool(reg, spec, "NC").select("person_id"))
+    pool["group"] = "NC"
+    births = population["persons"].set_index("person_id")["birth_date"]
+    years = [int(pd.Timestamp(births[p]).year) for p in pool["person_id"]]
+    n, s, ss = len(years), sum(years), sum(y * y for y in years)
+    got = []
+    for seed in (0, 1):
+        shuffled = pool.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        got.append(engine.to_pandas(pool_balance_stats(reg, engine.from_pandas(shuffled))).iloc[0])
+    for row in got:
+        assert int(row["birth_year__n"]) == n > 20
+        assert float(row["birth_year__mean"]) == float(Fraction(s, n))
+        assert float(row["birth_year__var"]) == pytest.approx(
+            float(Fraction(n * ss - s * s, n * (n - 1))), rel=1e-15)
+    assert float(got[0]["birth_year__var"]) == float(got[1]["birth_year__var"])

@@ -668,3 +668,36 @@ def test_duplicate_keys_counted_on_the_keys_aggregate_match_planted_truth(
     # the counting pass does not join the key's aggregate to every row
     passes = [s for s in seen if "count(*) FILTER" in s and "case_id" in s and "offence" in s]
     assert passes and not any("ON t.case_id = d.case_id" in s for s in passes)
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_advice_case_rules_match_reference_with_unique_and_duplicated_case_ids(
+        duckdb_engine, tmp_path: Path, monkeypatch, duplicates: bool) -> None:
+    """Unknown case and "person differs from case" against pandas: the case's person is the
+    case's own row when case ids are unique (no aggregate of persons per case), else the
+    smallest person of the case's rows."""
+    rng = np.random.default_rng(5)
+    t = small_tables()
+    cases = t["cases"].copy()
+    if duplicates:  # a few case ids twice, with another person
+        extra = cases.iloc[rng.integers(0, len(cases), 4)].copy()
+        extra["person_id"] = rng.choice(t["persons"]["person_id"].to_numpy(), len(extra))
+        cases = pd.concat([cases, extra], ignore_index=True)
+    t["cases"] = cases
+    adv = t["probation_advice"].copy()
+    adv["case_id"] = rng.choice([*cases["case_id"].dropna().unique(), "no-such-case"], len(adv))
+    adv["person_id"] = np.where(rng.random(len(adv)) < 0.3,
+                                rng.choice(t["persons"]["person_id"].to_numpy(), len(adv)),
+                                adv["person_id"])
+    t["probation_advice"] = adv
+    folder = write_tables(t, tmp_path / "f")
+    seen = _statements(monkeypatch)
+    got = {(v.table, v.rule): v.count for v in check_folder(folder, engine=duckdb_engine).violations}
+    person_of = cases.dropna(subset=["case_id"]).groupby("case_id")["person_id"].min()
+    known = adv["case_id"].isin(person_of.index)
+    differs = known & (adv["person_id"] != adv["case_id"].map(person_of))
+    assert got.get(("probation_advice", V.UNKNOWN_CASE), 0) == int((~known).sum()) > 0
+    assert got.get(("probation_advice", V.CASE_PERSON), 0) == int(differs.sum()) > 0
+    assert (("cases", V.DUPLICATE_KEY) in got) == duplicates
+    person_aggregates = [s for s in seen if "min(person_id)" in s]
+    assert bool(person_aggregates) == duplicates

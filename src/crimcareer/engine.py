@@ -47,6 +47,13 @@ class Engine:
             raw.execute(f"SET temp_directory='{tmp / 'spill'}'")
             if memory_limit:
                 raw.execute(f"SET memory_limit='{memory_limit}'")
+            else:
+                # Memory a query frees stays with DuckDB's allocator for the next one instead of
+                # going back to the system and being faulted in again (defaults 128 and 512 MiB;
+                # 18M persons: validation 13.5 -> 9.3 s of system time). Not under a memory
+                # limit: the allocator's cache is outside the limit's accounting.
+                raw.execute("SET allocator_flush_threshold='4GB'")
+                raw.execute("SET allocator_bulk_deallocation_flush_threshold='4GB'")
             if threads:
                 raw.execute(f"SET threads={int(threads)}")
         elif kind == "spark":

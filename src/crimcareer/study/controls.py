@@ -375,14 +375,23 @@ def pool_balance_stats(reg: Registers, pools: ir.Table) -> ir.Table:
         ibis.null("float64"), t.migration_background.isin(list(MIGRANT)).ifelse(1.0, 0.0))
     big4 = t.origin_group.isnull().ifelse(
         ibis.null("float64"), t.origin_group.isin(list(BIG4)).ifelse(1.0, 0.0))
-    by = t.birth_date.year().cast("float64")
+    # Birth years as exact integer sums: a float mean or variance of millions of rows depends,
+    # in its last digits, on the order the engine's threads add them (the released balance
+    # table then differed between runs). Means of 0/1 values are exact sums anyway.
+    by = t.birth_date.year().cast("decimal(38, 0)")
     aggs = {"n": t.count()}
-    for name, v in (("male", male), ("birth_year", by), ("migration_any", mig), ("origin_big4", big4)):
+    for name, v in (("male", male), ("migration_any", mig), ("origin_big4", big4)):
         aggs[f"{name}__mean"] = v.mean()
         aggs[f"{name}__n"] = v.count()
-        if name not in _BINARY:
-            aggs[f"{name}__var"] = v.var(how="sample")
-    return t.group_by("group").aggregate(**aggs)
+    aggs["_s"], aggs["_ss"], aggs["birth_year__n"] = by.sum(), (by * by).sum(), by.count()
+    out = t.group_by("group").aggregate(**aggs)
+    n = out.birth_year__n.cast("decimal(38, 0)")
+    spread = (n * out._ss - out._s * out._s).cast("float64")  # n^2 times the biased variance
+    return out.mutate(
+        birth_year__mean=out._s.cast("float64") / out.birth_year__n.cast("float64"),
+        birth_year__var=(out.birth_year__n > 1).ifelse(
+            spread / (n * (n - 1)).cast("float64"), ibis.null("float64")),
+    ).drop("_s", "_ss")
 
 
 def _smd(m1: float, v1: float, m0: float, v0: float) -> float:

@@ -239,7 +239,10 @@ def probation_section(reg, cohort: pd.DataFrame, gate: Gate, spec: StudySpec, en
     for c in ("index_date", "birth_date"):
         coh[c] = pd.to_datetime(coh[c]).dt.date
     coh_t = engine.from_pandas(_typed_cohort(coh))
-    cases = engine.to_pandas(advice_cases(reg, coh_t, spec))
+    # in a fixed order: the engine returns rows in any order, and a mean or sd summed in
+    # another order differs in its last digits from run to run
+    cases = engine.to_pandas(advice_cases(reg, coh_t, spec)).sort_values(
+        ["group", "kind", "person_id", "case_id"], kind="stable").reset_index(drop=True)
     cases["requested"] = cases["requested"].astype(bool)
     cases["delivered"] = cases["delivered"].astype(bool)
     cases["age_group"] = age_group(cases["age"])
