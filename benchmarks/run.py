@@ -2,7 +2,11 @@
 
 Usage: .venv/bin/python benchmarks/run.py [--persons 1000000 5000000] [--engine duckdb] [--keep DIR]
                                           [--revalidate]
-Each size runs in fresh child processes; peak memory is the child's maximum resident set size.
+Each size runs in fresh child processes; peak memory is the child's maximum resident set size;
+CPU is the child's user + system seconds (its worker processes included), and cores = CPU / wall:
+on two cores a run at 1.9 cores cannot get faster by overlapping its steps, only by less work.
+This host's speed drifts: the disclosure audit, the same work in every run, took 17-18 s at
+17:00 UTC and 22 s at 17:47 on 4 Dec 2026, so compare runs interleaved, not across hours.
 A population already in DIR/pop-N/registers is reused (it may be a link to a converted folder).
 ``--revalidate`` validates the registers in full even where a certificate of
 ``crimcareer validate`` would let the run skip it. The step table comes from each run's
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,18 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "crimcareer.cli"]
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Run a command in a child process; return (wall seconds, peak RSS in GiB of that child)."""
+def timed(cmd: list[str]) -> tuple[float, float, float]:
+    """Run a command in a child process; return (wall seconds, peak RSS in GiB, CPU seconds)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, cwd=ROOT
+        ["/usr/bin/time", "-f", "%U %S %M", *cmd], capture_output=True, text=True, cwd=ROOT
     )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    peak_kib = int(proc.stderr.strip().splitlines()[-1])
-    return wall, peak_kib / 1024 / 1024
+    user, system, peak_kib = proc.stderr.strip().splitlines()[-1].split()
+    return wall, int(peak_kib) / 1024 / 1024, float(user) + float(system)
 
 
 def main() -> None:
@@ -52,10 +55,10 @@ def main() -> None:
     for n in args.persons:
         pop = base / f"pop-{n}"
         if not (pop / "registers" / "persons.parquet").exists():
-            s_wall, s_mem = timed([*CLI, "synth", "--persons", str(n), "--out", str(pop)])
+            s_wall, s_mem, _ = timed([*CLI, "synth", "--persons", str(n), "--out", str(pop)])
         else:
             s_wall, s_mem = float("nan"), float("nan")
-        r_wall, r_mem = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"), "--data",
+        r_wall, r_mem, r_cpu = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"), "--data",
                                str(pop / "registers"), "--out", str(base / f"out-{n}"),
                                "--engine", args.engine,
                                *(["--revalidate"] if args.revalidate else [])])
@@ -63,13 +66,14 @@ def main() -> None:
         steps[n] = run.get("step_seconds", {})
         audit = run.get("disclosure_audit_seconds")  # a string in manifest.json
         steps[n]["(disclosure audit, within the steps)"] = None if audit is None else float(audit)
-        rows.append((n, s_wall, s_mem, r_wall, r_mem))
+        rows.append((n, s_wall, s_mem, r_wall, r_mem, r_cpu))
         print(f"{n:>11,} persons  synth {s_wall:7.1f} s {s_mem:5.2f} GiB   "
-              f"run[{args.engine}] {r_wall:7.1f} s {r_mem:5.2f} GiB", flush=True)
-    print("\n| persons | synth wall (s) | synth peak (GiB) | run wall (s) | run peak (GiB) |")
-    print("|---:|---:|---:|---:|---:|")
-    for n, sw, sm, rw, rm in rows:
-        print(f"| {n:,} | {sw:.1f} | {sm:.2f} | {rw:.1f} | {rm:.2f} |")
+              f"run[{args.engine}] {r_wall:7.1f} s {r_mem:5.2f} GiB {r_cpu:7.1f} CPU-s", flush=True)
+    print("\n| persons | synth wall (s) | synth peak (GiB) | run wall (s) | run peak (GiB) "
+          "| run CPU (s) | cores |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, sw, sm, rw, rm, rc in rows:
+        print(f"| {n:,} | {sw:.1f} | {sm:.2f} | {rw:.1f} | {rm:.2f} | {rc:.0f} | {rc / rw:.2f} |")
     names = list(dict.fromkeys(k for n in steps for k in steps[n]))
     print("\n| step (s) | " + " | ".join(f"{n:,}" for n in steps) + " |")
     print("|---|" + "---:|" * len(steps))
