@@ -304,7 +304,9 @@ def run(
     ),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", callback=_memory_limit,
-        help="Memory the engine may use, a number and a unit: e.g. 4GB, 500MB."),
+        help="Memory the engine may use, a number and a unit: e.g. 4GB, 500MB. Beyond it "
+             "DuckDB spills to --temp-dir (about 15% slower at 2GB for 18M persons). Without "
+             "it DuckDB takes up to 80% of RAM and keeps up to 4GB of freed memory for reuse."),
     temp_dir: Optional[Path] = typer.Option(None, "--temp-dir", help="Spill directory."),
     truth: Optional[Path] = typer.Option(
         None, "--truth", help="Synthetic data only: the truth/ folder, to report recovery."
