@@ -58,10 +58,10 @@ def main() -> None:
             s_wall, s_mem, _ = timed([*CLI, "synth", "--persons", str(n), "--out", str(pop)])
         else:
             s_wall, s_mem = float("nan"), float("nan")
-        r_wall, r_mem, r_cpu = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"), "--data",
-                               str(pop / "registers"), "--out", str(base / f"out-{n}"),
-                               "--engine", args.engine,
-                               *(["--revalidate"] if args.revalidate else [])])
+        r_wall, r_mem, r_cpu = timed([*CLI, "run", str(ROOT / "studies/brede-blik.toml"),
+                                      "--data", str(pop / "registers"),
+                                      "--out", str(base / f"out-{n}"), "--engine", args.engine,
+                                      *(["--revalidate"] if args.revalidate else [])])
         run = json.loads((base / f"out-{n}" / "manifest.json").read_text())["run"]
         steps[n] = run.get("step_seconds", {})
         audit = run.get("disclosure_audit_seconds")  # a string in manifest.json
