@@ -74,6 +74,31 @@ def test_the_offence_family_of_the_careers_is_named_from_the_spec() -> None:
     assert "new cases of violent offences after it" in careers_text(spec)["en"]
 
 
+def test_the_offences_excluded_and_followed_default_to_the_target_s_own() -> None:
+    """A spec that leaves out controls.exclude_categories or careers.trafficking_categories gets
+    its own target's categories, never the flagship's; a value given is kept, an empty one too."""
+    from crimcareer.contract import TRAFFICKING_CATEGORIES
+
+    raw = {"study": {"name": "violence"},
+           "target": {"label": "VIO", "offence_categories": ["violence"],
+                      "period": ["2008-01-01", "2017-12-31"]}}
+    spec = parse_spec(raw)
+    assert spec.controls.exclude_categories == ["violence"]
+    assert spec.careers.trafficking_categories == ["violence"]
+    raw["controls"] = {"ratio": 2}  # a section given without the key
+    raw["careers"] = {"trafficking_categories": []}
+    spec = parse_spec(raw)
+    assert (spec.controls.exclude_categories, spec.controls.ratio) == (["violence"], 2)
+    assert spec.careers.trafficking_categories == []
+    flagship = load_spec(default_spec_path())  # names both trafficking categories itself
+    assert flagship.controls.exclude_categories == list(TRAFFICKING_CATEGORIES)
+    assert flagship.careers.trafficking_categories == list(TRAFFICKING_CATEGORIES)
+    # no section's own default names an offence category
+    defaults = json.dumps([type(getattr(spec, f))().model_dump(mode="json")
+                           for f in type(spec).model_fields if f not in ("study", "target")])
+    assert not [c for c in TRAFFICKING_CATEGORIES if c in defaults]
+
+
 @pytest.mark.parametrize("label, why", [("CC", "control group"), ("NC", "control group"),
                                         ("two words", "pattern"), ("", "pattern")])
 def test_a_label_that_cannot_name_the_target_group_is_refused(label, why) -> None:

@@ -66,7 +66,9 @@ class TargetSpec(_Section):
 
 
 class ControlsSpec(_Section):
-    exclude_categories: list[str] = list(contract.TRAFFICKING_CATEGORIES)
+    # persons with a case of these categories are never criminal controls; in a study spec left
+    # out means the target's own offence categories (StudySpec fills it in)
+    exclude_categories: list[str] = []
     groups: list[Literal["CC", "NC"]] = ["CC", "NC"]
     ratio: int = Field(1, ge=1, le=10)
     exact: list[Literal["sex", "birth_year", "migration_background", "origin_group"]] = [
@@ -83,7 +85,9 @@ class ControlsSpec(_Section):
 
 
 class CareersSpec(_Section):
-    trafficking_categories: list[str] = list(contract.TRAFFICKING_CATEGORIES)
+    # the careers' offence family (first and repeat cases of it); in a study spec left out means
+    # the target's own offence categories (StudySpec fills it in)
+    trafficking_categories: list[str] = []
     young_first_trafficking_age: int = Field(25, ge=12, le=100)
 
     @field_validator("trafficking_categories")
@@ -172,6 +176,27 @@ class StudySpec(_Section):
     profile: ProfileSpec = ProfileSpec()
     probation: ProbationSpec = ProbationSpec()
     disclosure: DisclosureSpec = DisclosureSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _offences_default_to_the_target(cls, raw: object) -> object:
+        """The offence categories the controls exclude and the careers follow default to the
+        target's own: no study inherits another study's offence (the flagship's specs name
+        theirs)."""
+        if not isinstance(raw, dict):
+            return raw
+        target = raw.get("target")
+        cats = (target.get("offence_categories") if isinstance(target, dict)
+                else getattr(target, "offence_categories", None))
+        if not isinstance(cats, list) or not cats:
+            return raw
+        raw = dict(raw)
+        for section, key in (("controls", "exclude_categories"),
+                             ("careers", "trafficking_categories")):
+            given = raw.get(section, {})
+            if isinstance(given, dict) and key not in given:
+                raw[section] = {**given, key: list(cats)}
+        return raw
 
     @model_validator(mode="after")
     def _consistent(self) -> "StudySpec":
