@@ -188,7 +188,8 @@ class StudySpec(_Section):
         target = raw.get("target")
         cats = (target.get("offence_categories") if isinstance(target, dict)
                 else getattr(target, "offence_categories", None))
-        if not isinstance(cats, list) or not cats or not set(cats) <= set(contract.OFFENCE_CATEGORIES):
+        known = set(contract.OFFENCE_CATEGORIES)
+        if not isinstance(cats, list) or not cats or not set(cats) <= known:
             return raw  # the target's own error names the problem once
         raw = dict(raw)
         for section, key in (("controls", "exclude_categories"),
